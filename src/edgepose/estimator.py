@@ -1,0 +1,175 @@
+"""The pose estimator: image -> preprocess -> network (any backend) -> decode -> poses.
+
+>>> import edgepose
+>>> est = edgepose.load()                      # the pretrained default model
+>>> poses = est("people.jpg")                  # list[Pose], keypoints in image pixels
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.config import ModelConfig
+from edgepose.decode import DecoderConfig, decode
+from edgepose.errors import EdgeposeError
+from edgepose.image_io import read_image, to_bgr8
+from edgepose.pose import Pose
+from edgepose.preprocess import Letterbox, dynamic_input_size, letterbox
+from edgepose.runtime import open_backend
+from edgepose.runtime.base import Backend
+
+#: Network input height for models without a fixed input size (width follows the aspect ratio).
+DEFAULT_HEIGHT = 368
+
+
+def parse_size(size: str | int | tuple[int, int] | None) -> tuple[int, int] | int | None:
+    """"368x432" or (368, 432) -> (368, 432) fixed; "368" or 368 -> 368 (height, width follows)."""
+    if size is None or isinstance(size, tuple):
+        return size
+    if isinstance(size, int):
+        return size
+    text = str(size).lower().replace(" ", "")
+    try:
+        if "x" in text:
+            h, w = text.split("x")
+            return int(h), int(w)
+        return int(text)
+    except ValueError:
+        raise EdgeposeError(f"size {size!r} is not HxW (e.g. 368x432) or a height (e.g. 368)") from None
+
+
+@dataclass
+class Prediction:
+    """Poses of one image with what it cost.
+
+    poses: people found, keypoints in original-image pixels.
+    image_size: (height, width) of the image.
+    input_size: (height, width) the network ran at.
+    timings_ms: wall time per step: preprocess, infer, decode.
+    """
+
+    poses: list[Pose]
+    image_size: tuple[int, int]
+    input_size: tuple[int, int]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class PoseEstimator:
+    """Runs a pose network on any backend and decodes its maps into people."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        decoder: DecoderConfig | None = None,
+        size: tuple[int, int] | int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.decoder = decoder or DecoderConfig()
+        self.size = parse_size(size)
+        fixed = backend.input_size
+        if fixed is not None and self.size is not None and self.size not in (tuple(fixed), fixed[0]):
+            raise EdgeposeError(
+                f"this model is fixed to {fixed[0]}x{fixed[1]} inputs; re-export it to run at {size}"
+            )
+        stride = self.config.stride
+        if isinstance(self.size, tuple) and (self.size[0] % stride or self.size[1] % stride):
+            raise EdgeposeError(f"size {self.size[0]}x{self.size[1]}: height and width must be multiples of {stride}")
+        if isinstance(self.size, int) and (self.size <= 0 or self.size % stride):
+            raise EdgeposeError(f"size {self.size}: the height must be a positive multiple of {stride}")
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.backend.config
+
+    def input_size_for(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """Network input (height, width) for an image of this size."""
+        if self.backend.input_size is not None:
+            return tuple(self.backend.input_size)
+        if isinstance(self.size, tuple):
+            return self.size
+        return dynamic_input_size(image_hw, self.size or DEFAULT_HEIGHT, self.config.stride)
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """BGR uint8 [h, w, 3] -> (network input float32 [H, W, 3], Letterbox)."""
+        return letterbox(image, self.input_size_for(image.shape[:2]), self.config)
+
+    def postprocess(self, heatmaps: np.ndarray, pafs: np.ndarray, box: Letterbox) -> list[Pose]:
+        """Maps of one image [h, w, C] -> poses in original-image pixels."""
+        stride = self.config.stride
+        # Decode only the maps over the image, not over the padding.
+        mh = min(heatmaps.shape[0], -(-box.content_size[0] // stride))
+        mw = min(heatmaps.shape[1], -(-box.content_size[1] // stride))
+        poses = decode(heatmaps[:mh, :mw], pafs[:mh, :mw], self.decoder, self.config.skeleton_def)
+        h, w = box.image_size
+        out = []
+        for pose in poses:
+            kp = pose.keypoints.copy()
+            found = kp[:, 2] > 0
+            xy = box.map_to_image(kp[:, :2], stride)
+            xy[:, 0] = np.clip(xy[:, 0], 0, w - 1)
+            xy[:, 1] = np.clip(xy[:, 1], 0, h - 1)
+            kp[:, :2] = np.where(found[:, None], xy, 0.0)
+            out.append(Pose(kp, pose.score, pose.skeleton))
+        return out
+
+    def predict(self, image: np.ndarray | str | Path) -> Prediction:
+        """One image (BGR array or file path) -> ``Prediction`` with poses and timings."""
+        t0 = time.perf_counter()
+        image = read_image(image) if isinstance(image, (str, Path)) else to_bgr8(image)
+        x, box = self.preprocess(image)
+        t1 = time.perf_counter()
+        heatmaps, pafs = self.backend.infer(x[None])
+        t2 = time.perf_counter()
+        poses = self.postprocess(heatmaps[0], pafs[0], box)
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3}
+        return Prediction(poses, tuple(image.shape[:2]), tuple(x.shape[:2]), timings)
+
+    def __call__(self, image: np.ndarray | str | Path) -> list[Pose]:
+        """One image (BGR uint8 array [h, w, 3] or a file path) -> list of poses."""
+        return self.predict(image).poses
+
+    def describe(self) -> dict:
+        return {**self.backend.describe(), "size": self.size or DEFAULT_HEIGHT}
+
+
+def load(
+    model: str | Path | None = None,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    stages: int | None = None,
+    size: str | int | tuple[int, int] | None = None,
+    decoder: DecoderConfig | None = None,
+    **backend_options,
+) -> PoseEstimator:
+    """Opens a model file (any format edgepose exports; default: the pretrained model) as an estimator.
+
+    model: path to .keras, .xml, .tflite, .onnx or a SavedModel folder; None for the default model.
+    backend / device: override the backend chosen by suffix, and the device (OpenVINO: CPU, GPU, NPU...).
+    stages: cut a Keras model after this many stages (1..6).
+    size: "HxW" fixes the network input; "H" (or None: 368) sets the height, width following each image.
+    """
+    from edgepose.paths import default_model_path
+
+    if model is None:
+        path = default_model_path()
+        if not path.exists():
+            raise EdgeposeError(
+                f"the pretrained model is not set up yet ({path} is missing); "
+                "run `bash scripts/setup.sh`, or `edgepose import-tfpose --graph graph_opt.pb`"
+            )
+    else:
+        path = Path(model)
+    fixed = parse_size(size)
+    options = dict(backend_options)
+    if stages is not None:
+        options["stages"] = stages
+    if device is not None:
+        options["device"] = device
+    be = open_backend(path, backend=backend, **options)
+    return PoseEstimator(be, decoder=decoder, size=fixed)

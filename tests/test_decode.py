@@ -191,6 +191,19 @@ def test_spurious_helper_field_does_not_merge_people() -> None:
     assert_people_match(decode(heatmaps, pafs, config), [a, b_full])
 
 
+@pytest.mark.parametrize("scene", ["crossing", "touching", "border"])
+def test_numba_and_numpy_limb_kernels_agree(scene: str) -> None:
+    heatmaps, pafs = render(SCENES[scene](), SHAPE)
+    rng = np.random.default_rng(1)
+    pafs = pafs + rng.normal(0, 0.1, pafs.shape).astype(np.float32)  # scores away from 0/1
+    config = DecoderConfig()
+    peaks = find_peaks(heatmaps[..., :18], config)
+    fast = connect_limbs(peaks, pafs, COCO18, config, kernel="numba")
+    ref = connect_limbs(peaks, pafs, COCO18, config, kernel="numpy")
+    assert np.array_equal(fast.a, ref.a) and np.array_equal(fast.b, ref.b)
+    assert np.allclose(fast.score, ref.score, atol=1e-5)
+
+
 def test_min_parts_prunes_small_people() -> None:
     truth = [person(30.0, 15.0, 40.0), person(70.0, 20.0, 40.0, [NECK, RSHO, RELB])]
     heatmaps, pafs = render(truth, SHAPE)

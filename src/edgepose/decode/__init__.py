@@ -6,8 +6,9 @@
 
 Steps (each in its own module): ``peaks.find_peaks`` (NMS + sub-pixel refinement),
 ``limbs.connect_limbs`` (PAF line integral + greedy assignment per limb type),
-``group.group_people`` (assembly, person score, pruning). Pure numpy; the caller's arrays are
-never modified.
+``group.group_people`` (assembly, person score, pruning). Numpy, plus one numba kernel for the
+PAF line integral (compiled once and cached on disk; call ``warm_up()`` at start-up so the first
+frame does not pay it). The caller's arrays are never modified.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import numpy as np
 
 from edgepose.decode.config import DecoderConfig
 from edgepose.decode.group import group_people
-from edgepose.decode.limbs import Connections, connect_limbs
+from edgepose.decode.limbs import Connections, connect_limbs, warm_up
 from edgepose.decode.peaks import Peaks, find_peaks
 from edgepose.pose import Pose
 from edgepose.skeleton import COCO18, Skeleton
 
-__all__ = ["DecoderConfig", "decode", "Peaks", "Connections", "find_peaks", "connect_limbs", "group_people"]
+__all__ = [
+    "DecoderConfig", "decode", "warm_up", "Peaks", "Connections", "find_peaks", "connect_limbs", "group_people",
+]
 
 _DEFAULT_CONFIG = DecoderConfig()
 

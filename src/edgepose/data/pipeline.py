@@ -111,19 +111,30 @@ class CocoSampler:
             raise EdgeposeError(f"input size {h}x{w} must be a multiple of the stride {config.stride}")
         self.map_hw = (h // config.stride, w // config.stride)
 
+    def transform(self, index: int, epoch: int, position: int) -> aug.Transform:
+        """The augmentation of sample ``position`` of ``epoch`` (the letterbox if none)."""
+        hw = self.image_size(index)
+        ih = self.data.input_size
+        if self.data.augment is None:
+            return aug.Transform(aug.letterbox_matrix(hw, ih), False)
+        rng = np.random.default_rng([self.data.seed, epoch, position])
+        return aug.sample_transform(hw, ih, rng, self.data.augment)
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        """(height, width) of the decoded image."""
+        return self.cache.read(self.coco.records[index].path).shape[:2]
+
     def sample(self, index: int, epoch: int, position: int) -> tuple[np.ndarray, ...]:
         """(image [H, W, 3], heatmaps [h, w, K+1], pafs [h, w, 2L], mask [h, w]), float32."""
-        rec = self.coco.records[index]
-        image = self.cache.read(rec.path)
+        return self.sample_with(index, self.transform(index, epoch, position))
+
+    def sample_with(self, index: int, t: aug.Transform) -> tuple[np.ndarray, ...]:
+        """The sample of image ``index`` under a given transform (same outputs as ``sample``)."""
+        image = self.cache.read(self.coco.records[index].path)
         hw = image.shape[:2]
         ignore = self.coco.ignore_mask(index, hw)
         kp = self.coco.keypoints(index)
         ih = self.data.input_size
-        if self.data.augment is None:
-            t = aug.Transform(aug.letterbox_matrix(hw, ih), False)
-        else:
-            rng = np.random.default_rng([self.data.seed, epoch, position])
-            t = aug.sample_transform(hw, ih, rng, self.data.augment)
         img = to_network_input(aug.warp_image(image, t, ih), self.config)
         kp_in = aug.warp_keypoints(kp, t, self.skeleton)
         s = self.config.stride

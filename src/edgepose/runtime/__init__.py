@@ -31,6 +31,11 @@ BACKENDS: dict[str, BackendSpec] = {
     spec.name: spec
     for spec in (
         BackendSpec("keras", "edgepose.runtime.keras_backend", "KerasBackend", (".keras",), "all"),
+        BackendSpec("tensorflow", "edgepose.runtime.tensorflow_backend", "TensorFlowBackend",
+                    ("saved_model", ".pb"), "all"),
+        BackendSpec("openvino", "edgepose.runtime.openvino_backend", "OpenVINOBackend", (".xml",), "openvino"),
+        BackendSpec("litert", "edgepose.runtime.litert_backend", "LiteRTBackend", (".tflite",), "litert"),
+        BackendSpec("onnxruntime", "edgepose.runtime.onnxruntime_backend", "ONNXRuntimeBackend", (".onnx",), "onnx"),
     )
 }
 

@@ -1,0 +1,174 @@
+"""LiteRT (TensorFlow Lite) backend via ``ai-edge-litert``: fp32 / fp16 / int8 ``.tflite`` files,
+and ``*_edgetpu.tflite`` files on a Coral Edge TPU through the ``libedgetpu.so.1`` delegate.
+
+    be = LiteRTBackend.load(Path("pose_int8.tflite"), threads=2)
+    heatmaps, pafs = be.infer(batch)        # float32 in, float32 out, whatever the model's types
+
+Integer models are quantised on the way in and dequantised on the way out with the scale and
+zero point stored in the model, so callers always see float32.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.config import ModelConfig
+from edgepose.errors import EdgeposeError, require
+from edgepose.runtime._common import (
+    artifact_config,
+    check_suffix,
+    dequantize,
+    input_is_nchw,
+    quantize,
+    runtime_error,
+    split_outputs,
+    to_nchw_if,
+)
+from edgepose.runtime.base import Backend
+
+#: The Edge TPU runtime library (``apt install libedgetpu1-std`` from Coral's repository).
+EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
+
+
+def is_edgetpu_model(path: Path) -> bool:
+    """True for files compiled by ``edgetpu_compiler`` (named ``*_edgetpu.tflite`` by it)."""
+    return path.name.lower().endswith("_edgetpu.tflite")
+
+
+def load_edgetpu_delegate(device: str | None = None) -> Any:
+    """The Edge TPU delegate, or EdgeposeError saying what is missing.
+
+    device: None for the first Edge TPU, else Coral's ``usb``, ``usb:0``, ``pci:0``...
+    """
+    import platform
+
+    from ai_edge_litert.interpreter import load_delegate
+
+    lib = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
+    options = {"device": device} if device else {}
+    try:
+        return load_delegate(lib, options)
+    except (ValueError, RuntimeError, OSError) as e:
+        raise EdgeposeError(
+            f"this is an Edge TPU model, and the Edge TPU delegate could not be loaded ({lib}: {e}). "
+            "Install the Edge TPU runtime (libedgetpu1-std, https://coral.ai/docs/accelerator/get-started) "
+            "and plug in a Coral device, or run the plain .tflite export on the CPU instead"
+        ) from None
+
+
+class LiteRTBackend(Backend):
+    """A LiteRT interpreter on the CPU (XNNPACK) or on an Edge TPU."""
+
+    name = "litert"
+
+    def __init__(self, path: Path, config: ModelConfig, interpreter: Any, device: str,
+                 threads: int | None) -> None:
+        super().__init__(path, config)
+        self.interpreter = interpreter
+        self._device = device
+        self.threads = threads
+        self._in = interpreter.get_input_details()[0]
+        self._outs = interpreter.get_output_details()
+        self._nchw = input_is_nchw(list(self._in["shape_signature"]))
+        self._in_quant = self._qparams(self._in)
+        self._out_quant = [self._qparams(d) for d in self._outs]
+
+    @staticmethod
+    def _qparams(detail: dict) -> tuple[np.ndarray, np.ndarray] | None:
+        """(scales, zero_points) of an integer tensor, None for a float one."""
+        if not np.issubdtype(detail["dtype"], np.integer):
+            return None
+        qp = detail.get("quantization_parameters") or {}
+        scales = np.asarray(qp.get("scales", []), np.float32)
+        zeros = np.asarray(qp.get("zero_points", []), np.int64)
+        if scales.size == 0:
+            scale, zero = detail["quantization"]
+            scales, zeros = np.float32([scale]), np.int64([zero])
+        if scales.size == 0 or not np.all(scales > 0):
+            raise EdgeposeError(f"tensor {detail['name']!r} is {detail['dtype'].__name__} without quantization parameters")
+        return (scales if scales.size > 1 else scales[0]), (zeros if zeros.size > 1 else zeros[0])
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        *,
+        threads: int | None = None,
+        device: str | None = None,
+        config: ModelConfig | None = None,
+        **_: Any,
+    ) -> "LiteRTBackend":
+        """Opens a ``.tflite`` file.
+
+        threads: CPU threads (default: all cores). device: ``CPU`` (default), or for
+        ``*_edgetpu.tflite`` files ``EdgeTPU`` / Coral's ``usb``, ``usb:0``, ``pci:0``.
+        config: override the model's embedded metadata.
+        """
+        require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = Path(path)
+        check_suffix(path, cls.name, (".tflite",))
+        threads = int(threads) if threads else (os.cpu_count() or 1)
+        delegates = []
+        if is_edgetpu_model(path):
+            tpu = None if (device or "").upper() in ("", "EDGETPU", "TPU") else device
+            delegates.append(load_edgetpu_delegate(tpu))
+            shown = "EdgeTPU" + (f":{tpu}" if tpu else "")
+        elif device and device.upper() != "CPU":
+            raise EdgeposeError(
+                f"device {device!r}: the litert backend runs plain .tflite models on the CPU; "
+                "an Edge TPU needs a *_edgetpu.tflite file (edgepose export --format edgetpu)"
+            )
+        else:
+            shown = "CPU"
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            if "edgetpu-custom-op" in str(e):
+                raise EdgeposeError(f"{path}: this model holds Edge TPU operations; name it *_edgetpu.tflite "
+                                    "so that the Edge TPU delegate is used") from None
+            raise runtime_error(path, cls.name, e) from None
+        config = artifact_config(path, config)
+        return cls(path, config, interpreter, shown, threads)
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
+        """One image [1, H, W, 3] float32 -> raw outputs dequantised to float32."""
+        it = self.interpreter
+        x = to_nchw_if(x, self._nchw)
+        if self._in_quant is not None:
+            scale, zero = self._in_quant
+            x = quantize(x, float(scale), int(zero), self._in["dtype"])
+        elif x.dtype != self._in["dtype"]:
+            x = x.astype(self._in["dtype"])
+        it.set_tensor(self._in["index"], x)
+        it.invoke()
+        outs = []
+        for detail, q in zip(self._outs, self._out_quant):
+            y = it.get_tensor(detail["index"])
+            outs.append(dequantize(y, *q) if q is not None else y.astype(np.float32, copy=True))
+        return outs
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = self.check_input(batch)
+        if list(self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]) != list(batch.shape[1:3]):
+            h, w = self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]
+            raise ValueError(f"this model takes {h}x{w} inputs, got {batch.shape[1]}x{batch.shape[2]}")
+        parts = [split_outputs(self._invoke(batch[i : i + 1]), self.config) for i in range(batch.shape[0])]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(threads=self.threads, input_type=np.dtype(self._in["dtype"]).name)
+        return d

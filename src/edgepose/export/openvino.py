@@ -1,0 +1,83 @@
+"""OpenVINO IR (.xml + .bin): fp32, fp16 (weights compressed to FP16 -- the format of the Neural
+Compute Stick / MYRIAD and the usual GPU/NPU format) and int8 (NNCF post-training quantization on
+calibration photos). Config in the IR's ``rt_info`` as ``edgepose_config``.
+
+Inputs and outputs stay float32 in every precision: ``image`` [1, H, W, 3] -> ``heatmaps``,
+``pafs``. Note for running fp32 IRs: on CPUs with bf16 support OpenVINO computes in bf16 by
+default; pass ``INFERENCE_PRECISION_HINT=f32`` to get fp32 results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgepose.config import ModelConfig
+from edgepose.errors import EdgeposeError, require
+from edgepose.export.metadata import embed_openvino
+from edgepose.io_utils import atomic_path
+
+if TYPE_CHECKING:
+    from edgepose.export.source import ExportSource
+
+
+def convert(source: "ExportSource", int8: bool = False):
+    """An ``openvino.Model`` from the SavedModel (of the int8-prepared model if ``int8``)."""
+    ov = require("openvino", "openvino", "OpenVINO export")
+    model = ov.convert_model(str(source.saved_model(int8=int8)))
+    names = [sorted(o.get_names()) for o in model.outputs]
+    if names != [["heatmaps"], ["pafs"]]:
+        raise EdgeposeError(f"OpenVINO named the outputs {names}, expected heatmaps then pafs")
+    return model
+
+
+def quantize(model, source: "ExportSource"):
+    """NNCF post-training int8 quantization of an ``openvino.Model`` on the calibration photos."""
+    nncf = require("nncf", "openvino", "OpenVINO int8 export")
+    data = source.calibration_data()
+    dataset = nncf.Dataset([x[None] for x in data])
+    return nncf.quantize(model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(data))
+
+
+def save_ir(model, output: Path, compress_to_fp16: bool) -> list[Path]:
+    """Writes ``output`` (.xml) and its .bin so that neither appears half-written: .bin first."""
+    ov = require("openvino", "openvino", "OpenVINO export")
+    bin_path = output.with_suffix(".bin")
+    with atomic_path(output) as tmp_xml:
+        tmp_bin = tmp_xml.with_suffix(".bin")
+        try:
+            ov.save_model(model, str(tmp_xml), compress_to_fp16=compress_to_fp16)
+            os.replace(tmp_bin, bin_path)
+        finally:
+            if tmp_bin.exists():
+                tmp_bin.unlink()
+    return [output, bin_path]
+
+
+def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelConfig, list[Path], dict[str, Any]]:
+    """The ``openvino`` format. Returns (config, files, report)."""
+    if output.suffix != ".xml":
+        raise EdgeposeError(f"an OpenVINO IR is written as NAME.xml (+ NAME.bin), not {output.name}")
+    report: dict[str, Any] = {}
+    quantization: dict[str, Any] = {}
+    if precision == "int8":
+        model = quantize(convert(source, int8=True), source)
+        info = source.int8_model()[1]
+        report.update(info)
+        fq = sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
+        quantization = {
+            "method": "nncf.quantize post-training (preset mixed: symmetric weights, asymmetric "
+                      "activations; fast bias correction); input and outputs stay float32",
+            "calibration": source.calibration_info(),
+            "prepared": bool(info.get("prepared")),
+            "fake_quantize_ops": fq,
+        }
+    else:
+        model = convert(source)
+        if precision == "fp16":
+            quantization = {"weights": "float16 (compressed)", "activations": "device default"}
+    config = source.config_for(precision, quantization)
+    embed_openvino(model, config)
+    files = save_ir(model, output, compress_to_fp16=precision == "fp16")
+    return config, files, report

@@ -1,0 +1,189 @@
+"""What every exporter starts from: the Keras model at a fixed input size, its config, and (built
+once, shared by all formats) a SavedModel with one ``serving_default`` signature
+``image float32 [1, H, W, 3] -> {"heatmaps": [1, H/8, W/8, 19], "pafs": [1, H/8, W/8, 38]}``.
+
+int8 exports start from the model that ``edgepose.quant.prepare_for_int8`` returns when that
+module exists (graph surgery for quantization); without it, from the plain model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.config import ModelConfig
+from edgepose.errors import EdgeposeError
+from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION, load_calibration
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = (368, 432)
+OUTPUT_NAMES = ("heatmaps", "pafs")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def output_indices(model, config: ModelConfig) -> tuple[int, int]:
+    """Positions of (heatmaps, pafs) among ``model.outputs``: by layer name, else by channel count."""
+    names = list(getattr(model, "output_names", []) or [])
+    if all(n in names for n in OUTPUT_NAMES):
+        return names.index("heatmaps"), names.index("pafs")
+    channels = [int(o.shape[-1]) for o in model.outputs]
+    if len(channels) == 2 and sorted(channels) == sorted((config.num_heatmaps, config.num_pafs)):
+        return channels.index(config.num_heatmaps), channels.index(config.num_pafs)
+    raise EdgeposeError(
+        f"cannot tell heatmaps from PAFs among the model outputs {names} (channels {channels}); "
+        "expected outputs named 'heatmaps' and 'pafs'"
+    )
+
+
+def prepare_for_int8_fn():
+    """``edgepose.quant.prepare_for_int8`` if that module provides it, else None."""
+    try:
+        from edgepose.quant import prepare_for_int8
+    except ImportError as e:  # only the absence of edgepose.quant itself (or of the function) is expected
+        if e.name != "edgepose.quant":
+            raise
+        return None
+    return prepare_for_int8
+
+
+class ExportSource:
+    """A loaded Keras model fixed to one input size, ready to be written in any format.
+
+    model_path: an edgepose ``.keras`` file; None for the pretrained default model.
+    size: (height, width) in pixels, multiples of the stride (8).
+    stages: keep the first K refinement stages (None: all of the file's).
+    calibration: folder of photos for int8 calibration; num_calibration: how many of them to use.
+    prepare_int8: run ``edgepose.quant.prepare_for_int8`` (when available) before int8 conversion.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        *,
+        size: tuple[int, int] = DEFAULT_SIZE,
+        stages: int | None = None,
+        calibration: str | os.PathLike | None = None,
+        num_calibration: int = DEFAULT_NUM_CALIBRATION,
+        prepare_int8: bool = True,
+    ) -> None:
+        from edgepose.models import load_keras
+        from edgepose.paths import default_model_path
+
+        if model_path is None:
+            path = default_model_path()
+            if not path.exists():
+                raise EdgeposeError(
+                    f"the pretrained model is not set up yet ({path} is missing); run "
+                    "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
+                )
+        else:
+            path = Path(model_path)
+            if not path.exists():
+                raise EdgeposeError(f"model file {str(path)!r} does not exist")
+            if path.suffix != ".keras":
+                raise EdgeposeError(f"{path}: export starts from an edgepose .keras model, not {path.suffix or 'a folder'}")
+        size = tuple(int(v) for v in size)
+        if len(size) != 2 or min(size) <= 0:
+            raise EdgeposeError(f"size must be (height, width), got {size}")
+        if stages is not None and stages < 1:
+            raise EdgeposeError(f"stages must be >= 1, not {stages}")
+        if num_calibration < 1:
+            raise EdgeposeError(f"num_calibration must be >= 1, not {num_calibration}")
+        try:
+            model, config = load_keras(path, stages=stages, input_size=size)
+        except ValueError as e:
+            raise EdgeposeError(str(e)) from None
+        from edgepose import __version__
+
+        self.path = path
+        self.model = model
+        self.config = config.replace(
+            precision="fp32",
+            quantization={},
+            weights_sha256=config.weights_sha256 or file_sha256(path),
+            edgepose_version=__version__,
+        )
+        self.calibration_dir = Path(calibration) if calibration is not None else None
+        self.num_calibration = int(num_calibration)
+        self.prepare_int8 = prepare_int8
+        self._calibration: np.ndarray | None = None
+        self._int8: tuple[Any, dict[str, Any]] | None = None
+        self._saved: dict[bool, Path] = {}
+        self._tmp = tempfile.mkdtemp(prefix="edgepose-export-")
+
+    # -- inputs shared by the formats
+
+    def calibration_data(self) -> np.ndarray:
+        """float32 [N, H, W, 3] letterboxed calibration photos (loaded once)."""
+        if self._calibration is None:
+            if self.calibration_dir is None:
+                raise EdgeposeError(
+                    "int8 export needs calibration photos: pass calibration=DIR (--calibration DIR), "
+                    "a folder of ~100 photos like the ones the model will see"
+                )
+            self._calibration = load_calibration(self.calibration_dir, self.config, self.num_calibration)
+        return self._calibration
+
+    def calibration_info(self) -> dict[str, Any]:
+        return {"images": int(len(self.calibration_data())), "folder": self.calibration_dir.name}
+
+    def int8_model(self) -> tuple[Any, dict[str, Any]]:
+        """(the Keras model to quantize, what was done to it) -- prepared once."""
+        if self._int8 is None:
+            prepare = prepare_for_int8_fn() if self.prepare_int8 else None
+            if prepare is None:
+                why = "disabled" if not self.prepare_int8 else "edgepose.quant.prepare_for_int8 not available"
+                self._int8 = (self.model, {"prepared": False, "note": why})
+            else:
+                model = prepare(self.model, self.config, self.calibration_data())
+                self._int8 = (model, {"prepared": True, "by": "edgepose.quant.prepare_for_int8"})
+        return self._int8
+
+    def saved_model(self, int8: bool = False) -> Path:
+        """A SavedModel folder of the model (``int8=True``: of ``int8_model()``), written once.
+
+        Temporary: removed by ``close()``. Converters (TFLite, ONNX, OpenVINO) read it.
+        """
+        if int8 not in self._saved:
+            from edgepose.export.saved_model import write_saved_model
+
+            model = self.int8_model()[0] if int8 else self.model
+            folder = Path(self._tmp) / ("int8_source" if int8 else "fp32_source")
+            write_saved_model(model, self.config, folder)
+            self._saved[int8] = folder
+        return self._saved[int8]
+
+    def config_for(self, precision: str, quantization: dict[str, Any] | None = None) -> ModelConfig:
+        """The config an artifact of ``precision`` carries."""
+        return self.config.replace(precision=precision, quantization=dict(quantization or {}))
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._saved.clear()
+
+    def __enter__(self) -> "ExportSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,124 @@
+"""TensorFlow Lite / LiteRT: fp32, fp16 (float16 weights) and full-integer int8.
+
+int8 is post-training full-integer quantization calibrated on real photos (the representative
+dataset): every op int8 (int32 biases), int8 input and int8 outputs, per-channel weights. The
+input scale is ~1 (raw pixels 0..255 -> zero point -128), so quantizing the input loses nothing.
+
+Every file carries the config as the flatbuffer metadata entry ``edgepose_config``; input and
+output tensors are renamed ``image``, ``heatmaps``, ``pafs`` and outputs ordered heatmaps, pafs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgepose.config import ModelConfig
+from edgepose.export.metadata import embed_tflite, tflite_schema
+from edgepose.io_utils import write_atomic
+
+if TYPE_CHECKING:
+    from edgepose.export.source import ExportSource
+
+
+def convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, Any]]:
+    """The TFLite flatbuffer of ``source`` at ``precision`` (no edgepose metadata yet), and notes."""
+    import tensorflow as tf
+
+    notes: dict[str, Any] = {}
+    if precision == "int8":
+        model_info = source.int8_model()[1]
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model(int8=True)))
+        data = source.calibration_data()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[None]] for x in data)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        notes.update(model_info)
+    else:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model()))
+        if precision == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+    return converter.convert(), notes
+
+
+def _name_io(flatbuffer: bytes) -> bytes:
+    """Renames the I/O tensors after the signature keys (image, heatmaps, pafs), outputs in that order."""
+    import flatbuffers
+
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    graph = model.subgraphs[0]
+    signature = model.signatureDefs[0]
+    by_key = {t.name.decode() if isinstance(t.name, bytes) else t.name: t.tensorIndex
+              for t in list(signature.inputs) + list(signature.outputs)}
+    for key, index in by_key.items():
+        graph.tensors[index].name = key
+    graph.outputs = np.array([by_key["heatmaps"], by_key["pafs"]], dtype=np.int32)
+    signature.outputs = sorted(signature.outputs, key=lambda t: 0 if t.tensorIndex == by_key["heatmaps"] else 1)
+    builder = flatbuffers.Builder(len(flatbuffer) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def io_quantization(flatbuffer: bytes) -> dict[str, Any]:
+    """{"image"|"heatmaps"|"pafs": {"dtype", "scale", "zero_point"}} of the I/O tensors, by name."""
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    graph = model.subgraphs[0]
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    out = {}
+    for index in list(graph.inputs) + list(graph.outputs):
+        t = graph.tensors[index]
+        q = t.quantization
+        entry: dict[str, Any] = {"dtype": types.get(t.type, str(t.type))}
+        if q is not None and q.scale is not None and len(q.scale):
+            entry["scale"] = float(q.scale[0])
+            entry["zero_point"] = int(q.zeroPoint[0])
+        out[t.name.decode() if isinstance(t.name, bytes) else t.name] = entry
+    return out
+
+
+def check_loads(flatbuffer: bytes) -> None:
+    """Raises if the LiteRT (or TF Lite) interpreter cannot load and allocate the model."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    Interpreter(model_content=flatbuffer).allocate_tensors()
+
+
+def build(source: "ExportSource", precision: str, extra_quantization: dict[str, Any] | None = None
+          ) -> tuple[bytes, ModelConfig, dict[str, Any]]:
+    """The finished flatbuffer (named I/O, metadata inside, verified to load), its config and notes.
+
+    extra_quantization: more entries for ``config.quantization`` (e.g. the target device)."""
+    flatbuffer, notes = convert(source, precision)
+    flatbuffer = _name_io(flatbuffer)
+    quantization: dict[str, Any] = {}
+    if precision == "int8":
+        quantization = {
+            "method": "tflite post-training full-integer (per-channel weights, int32 biases)",
+            "calibration": source.calibration_info(),
+            "prepared": bool(notes.get("prepared")),
+            "tensors": io_quantization(flatbuffer),
+        }
+    elif precision == "fp16":
+        quantization = {"weights": "float16", "activations": "float32"}
+    config = source.config_for(precision, {**quantization, **(extra_quantization or {})})
+    flatbuffer = embed_tflite(flatbuffer, config)
+    check_loads(flatbuffer)
+    return flatbuffer, config, notes
+
+
+def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelConfig, list[Path], dict[str, Any]]:
+    """The ``tflite`` format. Returns (config, files, report)."""
+    flatbuffer, config, notes = build(source, precision)
+    write_atomic(output, flatbuffer)
+    return config, [output], notes

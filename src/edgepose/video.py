@@ -1,74 +1,383 @@
-"""Videos and cameras: frames in, poses and an annotated video out."""
+"""Videos and cameras: frames in, poses and an annotated video out, with inference overlapped.
+
+The pipeline keeps every stage busy at once::
+
+    reader thread         main thread                       writer thread
+    read + letterbox ──►  infer (async / own thread)  ──►   draw + encode frame
+       frame t+2          decode frame t, JSON              frame t-1
+
+Inference of frame t+1 runs while frame t is decoded and drawn: on OpenVINO through its
+``AsyncInferQueue`` (``backend.infer_stream``), on other backends in an inference thread (every
+runtime releases the GIL while it computes). Queues are bounded, so memory stays constant for
+any length of video; per-frame JSON is streamed to disk; output files appear whole or not at all.
+
+    summary = process_video(est, "clip.mp4", Path("out.mp4"), Path("out.json"))
+    for frame, pred in stream_predictions(est, frames):  ...   # any iterable of BGR frames
+"""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
+import queue
+import re
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 import cv2
+import numpy as np
 
 from edgepose.errors import EdgeposeError
 from edgepose.image_io import open_video
-from edgepose.io_utils import atomic_path, write_atomic
-from edgepose.render import draw_poses
+from edgepose.io_utils import atomic_path
+
+#: how many frames may wait between two stages (bounds memory; 2 is enough to hide jitter)
+QUEUE_DEPTH = 2
+_CAMERA = re.compile(r"^(?:camera|cam|webcam|video)?:?(\d+)$", re.IGNORECASE)
+_END = object()
 
 
-def process_video(estimator, source, video_out: Path | None, json_out: Path | None, *,
-                  render: bool = True, progress: bool = True) -> dict:
-    """Runs ``estimator`` on every frame; writes the annotated video and per-frame JSON.
+def parse_source(source: str | Path | int) -> str | int:
+    """A video file path, or a camera index from ``0``, ``"camera:0"``, ``"cam:1"``, ``"webcam:0"``."""
+    if isinstance(source, int):
+        return source
+    text = str(source)
+    m = _CAMERA.match(text)
+    if m and not Path(text).exists():
+        return int(m.group(1))
+    return text
 
-    Returns {"frames": n, "people": total, "fps": frames per second end to end}.
+
+def is_camera(source: str | Path | int) -> bool:
+    """True if ``source`` names a camera (see ``parse_source``)."""
+    return isinstance(parse_source(source), int)
+
+
+def source_name(source: str | Path | int) -> str:
+    src = parse_source(source)
+    return f"camera:{src}" if isinstance(src, int) else Path(src).name
+
+
+# --------------------------------------------------------------------------------------------
+# stages
+
+
+class _Stage(threading.Thread):
+    """A daemon thread that runs ``body`` and keeps its exception for the main thread."""
+
+    def __init__(self, name: str, body: Callable[[], None]) -> None:
+        super().__init__(name=f"edgepose-{name}", daemon=True)
+        self._body = body
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._body()
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            self.error = e
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Puts ``item`` unless ``stop`` is set meanwhile; False if it was not put."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, producer: _Stage) -> Any:
+    """Next item from ``q``; raises the producer's error if it died without sending ``_END``."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if not producer.is_alive():
+                if producer.error is not None:
+                    raise producer.error
+                try:
+                    return q.get_nowait()
+                except queue.Empty:
+                    return _END
+
+
+def threaded_infer_stream(backend: Any, items: Iterable[tuple[Any, np.ndarray]], depth: int = QUEUE_DEPTH
+                          ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """``infer_stream`` for backends without an async API: inference in its own thread.
+
+    (key, input float32 [1, H, W, 3]) in -> (key, heatmaps [1, h, w, 19], pafs [1, h, w, 38]) out,
+    in order, with up to ``depth`` results computed ahead of the consumer.
+    """
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def body() -> None:
+        for key, x in items:
+            hm, pf = backend.infer(x)
+            if not _put(out, (key, hm, pf), stop):
+                return
+        _put(out, _END, stop)
+
+    worker = _Stage("infer", body)
+    worker.start()
+    try:
+        while (item := _get(out, worker)) is not _END:
+            yield item
+        if worker.error is not None:
+            raise worker.error
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+def infer_stream(backend: Any, items: Iterable[tuple[Any, np.ndarray]], depth: int = QUEUE_DEPTH
+                 ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Pipelined inference on any backend: its own ``infer_stream`` (OpenVINO) or a thread."""
+    own = getattr(backend, "infer_stream", None)
+    if own is not None:
+        return own(items, depth=depth)
+    return threaded_infer_stream(backend, items, depth=depth)
+
+
+def stream_predictions(estimator: Any, frames: Iterable[np.ndarray], *, depth: int = QUEUE_DEPTH
+                       ) -> Iterator[tuple[np.ndarray, Any]]:
+    """Poses of a stream of BGR uint8 frames [h, w, 3], pipelined: yields (frame, Prediction).
+
+    Frames are read and letterboxed in a reader thread, inferred ahead (see ``infer_stream``) and
+    decoded here, so reading, inference and decoding of different frames overlap. Results are
+    those of ``estimator.predict(frame)``, in order. ``Prediction.timings_ms`` holds preprocess,
+    infer (submit to result, including waiting for a free request) and decode.
+    """
+    from edgepose.estimator import Prediction
+
+    prepared: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        for frame in frames:
+            t0 = time.perf_counter()
+            x, box = estimator.preprocess(frame)
+            t1 = time.perf_counter()
+            if not _put(prepared, (frame, x, box, (t1 - t0) * 1e3), stop):
+                return
+        _put(prepared, _END, stop)
+
+    reader = _Stage("reader", read)
+    reader.start()
+    submitted: dict[int, float] = {}
+
+    def items() -> Iterator[tuple[Any, np.ndarray]]:
+        i = 0
+        while (item := _get(prepared, reader)) is not _END:
+            frame, x, box, pre_ms = item
+            submitted[i] = time.perf_counter()
+            yield (i, frame, box, pre_ms), x[None]
+            i += 1
+
+    try:
+        for (i, frame, box, pre_ms), hm, pf in infer_stream(estimator.backend, items(), depth=depth):
+            t2 = time.perf_counter()
+            poses = estimator.postprocess(hm[0], pf[0], box)
+            t3 = time.perf_counter()
+            timings = {"preprocess": pre_ms, "infer": (t2 - submitted.pop(i)) * 1e3, "decode": (t3 - t2) * 1e3}
+            yield frame, Prediction(poses, tuple(frame.shape[:2]), tuple(box.input_size), timings)
+        if reader.error is not None:
+            raise reader.error
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+
+
+def sync_predictions(estimator: Any, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Any]]:
+    """The same as ``stream_predictions``, one frame at a time (the baseline it is measured against)."""
+    for frame in frames:
+        yield frame, estimator.predict(frame)
+
+
+# --------------------------------------------------------------------------------------------
+# video files and cameras
+
+
+class _Frames:
+    """Frames of an opened capture; counts them and stops cleanly on Ctrl-C for a camera."""
+
+    def __init__(self, cap: "cv2.VideoCapture", camera: bool, max_frames: int | None) -> None:
+        self.cap = cap
+        self.camera = camera
+        self.max_frames = max_frames
+        self.count = 0
+        self.stop = threading.Event()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while not self.stop.is_set() and (self.max_frames is None or self.count < self.max_frames):
+            ok, frame = self.cap.read()
+            if not ok or frame is None:
+                return
+            self.count += 1
+            yield frame
+
+
+class _VideoSink:
+    """Draws poses on frames and encodes them in a writer thread, into a temporary file."""
+
+    def __init__(self, path: Path, fps: float, depth: int = QUEUE_DEPTH) -> None:
+        self.path = path
+        self.fps = fps
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.thread = _Stage("writer", self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from edgepose.render import draw_poses
+
+        writer = None
+        try:
+            while (item := self.q.get()) is not _END:
+                frame, poses = item
+                if writer is None:
+                    h, w = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                    if not writer.isOpened():
+                        raise EdgeposeError(f"{self.path}: OpenCV cannot write an mp4v video here")
+                writer.write(draw_poses(frame, poses))
+        finally:
+            if writer is not None:
+                writer.release()
+
+    def _send(self, item: Any) -> None:
+        while True:
+            if self.thread.error is not None:
+                raise self.thread.error
+            if not self.thread.is_alive():
+                raise EdgeposeError(f"{self.path}: the video writer stopped")
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, frame: np.ndarray, poses: list) -> None:
+        """Queues one frame [h, w, 3] BGR uint8 and its poses (blocks while the writer is behind)."""
+        self._send((frame, poses))
+
+    def close(self) -> None:
+        """Waits for every frame to be written; raises the writer's error, if any."""
+        self._send(_END)
+        self.thread.join()
+        if self.thread.error is not None:
+            raise self.thread.error
+
+    def abort(self) -> None:
+        """Stops the writer without waiting for queued frames (the temporary file is discarded)."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.q.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self.q.put_nowait(_END)
+        self.thread.join(timeout=30)
+
+
+class _JsonFrames:
+    """``{"video": ..., "frames": [...]}`` written frame by frame (constant memory)."""
+
+    def __init__(self, f: Any, source: str) -> None:
+        self.f = f
+        self.n = 0
+        f.write('{"video": ' + json.dumps(source) + ', "frames": [\n')
+
+    def add(self, record: dict) -> None:
+        self.f.write((",\n" if self.n else "") + json.dumps(record))
+        self.n += 1
+
+    def close(self, extra: dict) -> None:
+        tail = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in extra.items())
+        self.f.write("\n]" + tail + "}\n")
+
+
+def process_video(estimator: Any, source: str | Path | int, video_out: Path | None, json_out: Path | None, *,
+                  render: bool = True, progress: bool = True, stream: bool = True,
+                  max_frames: int | None = None) -> dict:
+    """Runs ``estimator`` on every frame of a video file or camera; writes the annotated video
+    (mp4v) and the per-frame JSON, each atomically.
+
+    source: a video file, or a camera as ``0`` / ``"camera:0"``. stream: overlap reading,
+    inference and decoding (False: one frame after the other). max_frames: stop after this many
+    (a camera otherwise runs until Ctrl-C, which ends it cleanly).
+    Returns {"frames": n, "people": total, "fps": frames per second end to end, "mode": ...}.
+    Raises EdgeposeError for a source that cannot be opened or yields no frame.
     """
     from tqdm import tqdm
 
-    cap = open_video(source)
-    fps_in = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    frames_json = []
+    from edgepose.estimator import Prediction  # noqa: F401 - documents the type yielded below
+
+    src = parse_source(source)
+    camera = isinstance(src, int)
+    name = f"camera:{src}" if camera else str(src)
+    cap = open_video(src)
+    fps_in = cap.get(cv2.CAP_PROP_FPS)
+    fps_in = fps_in if fps_in and 1.0 <= fps_in <= 240.0 else 25.0
+    total = None if camera else (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None)
+    frames = _Frames(cap, camera, max_frames)
     people = 0
-    writer = None
-    t0 = time.perf_counter()
-    ctx = atomic_path(video_out) if (render and video_out) else None
-    tmp = ctx.__enter__() if ctx else None
-    try:
-        with tqdm(total=total, desc=Path(str(source)).name, unit="frame", disable=not progress, file=sys.stderr, leave=False) as bar:
-            i = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                pred = estimator.predict(frame)
-                people += len(pred.poses)
-                frames_json.append({"frame": i, "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses]})
-                if tmp is not None:
-                    if writer is None:
-                        h, w = frame.shape[:2]
-                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps_in, (w, h))
-                    writer.write(draw_poses(frame, pred.poses))
-                i += 1
-                bar.update(1)
-                bar.set_postfix(fps=f"{i / (time.perf_counter() - t0):.1f}")
-        if i == 0:
-            raise EdgeposeError(f"{source}: no frame could be read from the video")
-        if writer is not None:
-            writer.release()
-            writer = None
-        if ctx:
-            ctx.__exit__(None, None, None)
-            ctx = None
-    except BaseException as e:
-        if writer is not None:
-            writer.release()
-        if ctx:
-            ctx.__exit__(type(e), e, e.__traceback__)
-        raise
-    finally:
-        cap.release()
-    elapsed = time.perf_counter() - t0
-    if total and i < total:
-        print(f"warning: {source}: the video ended early ({i} of {total} frames readable)", file=sys.stderr)
-    if json_out:
-        write_atomic(json_out, json.dumps({"video": str(source), "frames": frames_json}))
-    return {"frames": i, "people": people, "fps": i / elapsed if elapsed > 0 else 0.0}
+    done = 0
+    recent: collections.deque[float] = collections.deque(maxlen=30)
+    with contextlib.ExitStack() as stack:
+        stack.callback(cap.release)
+        sink = None
+        if render and video_out is not None:
+            tmp_video = stack.enter_context(atomic_path(video_out))
+            sink = _VideoSink(tmp_video, fps_in)
+        jframes = None
+        if json_out is not None:
+            tmp_json = stack.enter_context(atomic_path(json_out))
+            jframes = _JsonFrames(stack.enter_context(open(tmp_json, "w")), name)
+        bar = stack.enter_context(tqdm(total=total if max_frames is None else min(total or max_frames, max_frames),
+                                       desc=source_name(src), unit="frame", disable=not progress,
+                                       file=sys.stderr, leave=False))
+        run = stream_predictions(estimator, frames) if stream else sync_predictions(estimator, frames)
+        t0 = time.perf_counter()
+        try:
+            try:
+                for frame, pred in run:
+                    people += len(pred.poses)
+                    if jframes is not None:
+                        jframes.add({"frame": done, "timings_ms": {k: round(v, 2) for k, v in pred.timings_ms.items()},
+                                     "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses]})
+                    if sink is not None:
+                        sink.write(frame, pred.poses)
+                    done += 1
+                    now = time.perf_counter()
+                    recent.append(now)
+                    bar.update(1)
+                    if len(recent) > 1:
+                        bar.set_postfix(fps=f"{(len(recent) - 1) / (recent[-1] - recent[0]):.1f}", refresh=False)
+            except KeyboardInterrupt:
+                if not camera:
+                    raise
+                frames.stop.set()  # a camera ends with Ctrl-C: keep what was recorded
+            finally:
+                if hasattr(run, "close"):
+                    run.close()
+            if done == 0:
+                raise EdgeposeError(f"{name}: no frame could be read from the video"
+                                    + (" (is the camera in use?)" if camera else " (corrupt or unsupported codec)"))
+            elapsed = time.perf_counter() - t0
+            if sink is not None:
+                sink.close()
+            if jframes is not None:
+                jframes.close({"fps": round(done / elapsed, 3), "backend": estimator.describe()})
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+    if total and done < total and max_frames is None:
+        print(f"warning: {name}: the video ended early ({done} of {total} frames readable); "
+              "results cover the frames read", file=sys.stderr)
+    return {"frames": done, "people": people, "fps": done / elapsed if elapsed > 0 else 0.0,
+            "mode": "streaming" if stream else "sync"}

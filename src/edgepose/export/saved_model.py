@@ -22,7 +22,6 @@ def write_saved_model(model, config: ModelConfig, folder: Path) -> Path:
     raw pixels as the config says), outputs ``heatmaps`` float32 [1, H/8, W/8, 19] and ``pafs``
     [1, H/8, W/8, 38]. Inference only (``training=False``), no variables to train.
     """
-    import keras
     import tensorflow as tf
 
     from edgepose.export.source import output_indices
@@ -30,14 +29,17 @@ def write_saved_model(model, config: ModelConfig, folder: Path) -> Path:
     h, w = config.input_size
     hi, pi = output_indices(model, config)
 
+    @tf.function(input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name="image")])
     def serve(image):
         outputs = model(image, training=False)
         return {"heatmaps": outputs[hi], "pafs": outputs[pi]}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(SIGNATURE, serve, input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name="image")])
-    archive.write_out(str(folder), verbose=False)
+    # A plain tf.Module holding the backing tf.Variables once (keras.export.ExportArchive tracks
+    # them twice, doubling the folder), and the signature.
+    module = tf.Module()
+    module.model_variables = [getattr(v, "value", v) for v in model.variables]
+    module.serve = serve
+    tf.saved_model.save(module, str(folder), signatures={SIGNATURE: serve.get_concrete_function()})
     embed_saved_model(folder, config)
     return folder
 

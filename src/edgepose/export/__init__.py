@@ -27,7 +27,8 @@ from edgepose.errors import EdgeposeError, require
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION
 from edgepose.export.formats import FORMATS, PRECISIONS, ExportFormat, _did_you_mean, default_output, get_format
 from edgepose.export.metadata import read_config
-from edgepose.export.source import DEFAULT_SIZE, ExportSource
+from edgepose.export.calibration import calibration_files
+from edgepose.export.source import DEFAULT_SIZE, NEEDS_CALIBRATION, ExportSource, planned_config, resolve_model_path
 
 __all__ = [
     "FORMATS", "PRECISIONS", "ExportFormat", "ExportResult", "ExportSource", "export", "get_format", "read_config",
@@ -120,18 +121,28 @@ def export(
         require(module, fmt.extra, f"{fmt.name} export")
 
     own = not isinstance(model, ExportSource)
-    source = ExportSource(model, size=size, stages=stages, calibration=calibration,
+    if own:  # everything that can be checked without loading the network, first
+        path = resolve_model_path(model)
+        planned = planned_config(path, size, stages)
+        if precision == "int8":
+            if calibration is None:
+                raise EdgeposeError(NEEDS_CALIBRATION)
+            calibration_files(calibration)
+    else:
+        planned = model.config
+    out = Path(output) if output is not None else default_output(planned, fmt, precision)
+    ending = "." + fmt.suffix.rsplit(".", 1)[-1]
+    if fmt.is_folder and out.suffix:
+        raise EdgeposeError(f"a {fmt.name} is a folder; give --output a folder name, not {out.name}")
+    if not fmt.is_folder and out.suffix.lower() != ending:
+        raise EdgeposeError(f"a {fmt.name} file must end in {ending}, not {out.name}")
+    check_writable(out)
+
+    source = ExportSource(path, size=size, stages=stages, calibration=calibration,
                           num_calibration=num_calibration, prepare_int8=prepare_int8) if own else model
     try:
         if precision == "int8":
-            source.calibration_data()  # fail early, before any conversion, if the folder is bad
-        out = Path(output) if output is not None else default_output(source.config, fmt, precision)
-        if fmt.is_folder and out.suffix:
-            raise EdgeposeError(f"a {fmt.name} is a folder; give --output a folder name, not {out.name}")
-        ending = "." + fmt.suffix.rsplit(".", 1)[-1]
-        if not fmt.is_folder and out.suffix.lower() != ending:
-            raise EdgeposeError(f"a {fmt.name} file must end in {ending}, not {out.name}")
-        check_writable(out)
+            source.calibration_data()  # fail early, before any conversion, if the photos are unusable
         writer = importlib.import_module(f"edgepose.export.{fmt.module}")
         t0 = time.perf_counter()
         config, files, report = writer.write(source, precision, out, **options)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (368, 432)
 OUTPUT_NAMES = ("heatmaps", "pafs")
+NEEDS_CALIBRATION = ("int8 export needs calibration photos: pass calibration=DIR (--calibration DIR), "
+                     "a folder of ~100 photos like the ones the model will see")
 
 
 def file_sha256(path: Path) -> str:
@@ -61,6 +63,37 @@ def prepare_for_int8_fn():
     return prepare_for_int8
 
 
+def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
+    """The .keras file to export: ``model_path``, or the pretrained default; EdgeposeError if missing."""
+    from edgepose.paths import default_model_path
+
+    if model_path is None:
+        path = default_model_path()
+        if not path.exists():
+            raise EdgeposeError(
+                f"the pretrained model is not set up yet ({path} is missing); run "
+                "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
+            )
+        return path
+    path = Path(model_path)
+    if not path.exists():
+        raise EdgeposeError(f"model file {str(path)!r} does not exist")
+    if path.suffix != ".keras":
+        raise EdgeposeError(f"{path}: export starts from an edgepose .keras model, not {path.suffix or 'a folder'}")
+    return path
+
+
+def planned_config(model_path: Path, size: tuple[int, int], stages: int | None) -> ModelConfig:
+    """The exported model's config read from the .keras file without loading the network."""
+    from edgepose.models.io import read_config
+
+    try:
+        config = read_config(model_path)
+        return config.replace(input_size=tuple(size), stages=config.stages if stages is None else int(stages))
+    except ValueError as e:
+        raise EdgeposeError(str(e)) from None
+
+
 class ExportSource:
     """A loaded Keras model fixed to one input size, ready to be written in any format.
 
@@ -82,21 +115,8 @@ class ExportSource:
         prepare_int8: bool = True,
     ) -> None:
         from edgepose.models import load_keras
-        from edgepose.paths import default_model_path
 
-        if model_path is None:
-            path = default_model_path()
-            if not path.exists():
-                raise EdgeposeError(
-                    f"the pretrained model is not set up yet ({path} is missing); run "
-                    "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
-                )
-        else:
-            path = Path(model_path)
-            if not path.exists():
-                raise EdgeposeError(f"model file {str(path)!r} does not exist")
-            if path.suffix != ".keras":
-                raise EdgeposeError(f"{path}: export starts from an edgepose .keras model, not {path.suffix or 'a folder'}")
+        path = resolve_model_path(model_path)
         size = tuple(int(v) for v in size)
         if len(size) != 2 or min(size) <= 0:
             raise EdgeposeError(f"size must be (height, width), got {size}")
@@ -124,6 +144,7 @@ class ExportSource:
         self._calibration: np.ndarray | None = None
         self._int8: tuple[Any, dict[str, Any]] | None = None
         self._saved: dict[bool, Path] = {}
+        self._cache: dict[tuple, Any] = {}
         self._tmp = tempfile.mkdtemp(prefix="edgepose-export-")
 
     # -- inputs shared by the formats
@@ -132,10 +153,7 @@ class ExportSource:
         """float32 [N, H, W, 3] letterboxed calibration photos (loaded once)."""
         if self._calibration is None:
             if self.calibration_dir is None:
-                raise EdgeposeError(
-                    "int8 export needs calibration photos: pass calibration=DIR (--calibration DIR), "
-                    "a folder of ~100 photos like the ones the model will see"
-                )
+                raise EdgeposeError(NEEDS_CALIBRATION)
             self._calibration = load_calibration(self.calibration_dir, self.config, self.num_calibration)
         return self._calibration
 
@@ -168,6 +186,12 @@ class ExportSource:
             self._saved[int8] = folder
         return self._saved[int8]
 
+    def cached(self, key: tuple, build):
+        """``build()`` once per ``key`` for this source (e.g. the int8 TFLite shared by tflite and edgetpu)."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def config_for(self, precision: str, quantization: dict[str, Any] | None = None) -> ModelConfig:
         """The config an artifact of ``precision`` carries."""
         return self.config.replace(precision=precision, quantization=dict(quantization or {}))
@@ -175,6 +199,7 @@ class ExportSource:
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._saved.clear()
+        self._cache.clear()
 
     def __enter__(self) -> "ExportSource":
         return self

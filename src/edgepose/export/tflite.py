@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
 
 def convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, Any]]:
-    """The TFLite flatbuffer of ``source`` at ``precision`` (no edgepose metadata yet), and notes."""
+    """The TFLite flatbuffer of ``source`` at ``precision`` (no edgepose metadata yet), and notes.
+
+    Converted once per source and precision (the edgetpu format reuses the int8 conversion)."""
+    return source.cached(("tflite", precision), lambda: _convert(source, precision))
+
+
+def _convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, Any]]:
     import tensorflow as tf
 
     notes: dict[str, Any] = {}
@@ -43,7 +49,7 @@ def convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, An
         if precision == "fp16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
-    return converter.convert(), notes
+    return bytes(converter.convert()), notes
 
 
 def _name_io(flatbuffer: bytes) -> bytes:

@@ -1,0 +1,199 @@
+"""Every artifact, built once per session at 184x216 from the pretrained model, run on its own
+runtime against the Keras model on real photos; metadata read back; Edge TPU readiness; inspect.
+
+Tolerances are measured (184x216, coco_sample photos):
+fp32: TFLite 9e-6, ONNX 5e-6, OpenVINO 0 (with f32 inference precision), SavedModel 0 -> <= 1e-4;
+fp16 (float16 weights, float32 compute): TFLite / OpenVINO 0.027 -> <= 0.05.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.export import ExportSource, export, read_config
+from edgepose.export.verify import ArtifactRunner, match_people, max_abs_diff
+from tests.conftest import CALIBRATION, COCO_IMAGES
+
+SIZE = (184, 216)
+NUM_CALIBRATION = 16
+ARTIFACTS = {  # key -> (format, precision, file name)
+    "saved_model": ("saved_model", "fp32", "pose_saved_model"),
+    "onnx": ("onnx", "fp32", "pose.onnx"),
+    "openvino_fp32": ("openvino", "fp32", "pose_fp32.xml"),
+    "openvino_fp16": ("openvino", "fp16", "pose_fp16.xml"),
+    "openvino_int8": ("openvino", "int8", "pose_int8.xml"),
+    "tflite_fp32": ("tflite", "fp32", "pose_fp32.tflite"),
+    "tflite_fp16": ("tflite", "fp16", "pose_fp16.tflite"),
+    "tflite_int8": ("tflite", "int8", "pose_int8.tflite"),
+    "edgetpu": ("edgetpu", "int8", "pose_edgetpu_int8.tflite"),
+}
+FP32 = ["saved_model", "onnx", "openvino_fp32", "tflite_fp32"]
+FP16 = ["openvino_fp16", "tflite_fp16"]
+INT8 = ["openvino_int8", "tflite_int8"]
+
+
+@pytest.fixture(scope="session")
+def source(pretrained_path):
+    with ExportSource(pretrained_path, size=SIZE, calibration=CALIBRATION, num_calibration=NUM_CALIBRATION) as src:
+        yield src
+
+
+@pytest.fixture(scope="session")
+def artifacts(source, tmp_path_factory):
+    """key -> ExportResult, each artifact exported once."""
+    folder = tmp_path_factory.mktemp("exports")
+    return {key: export(source, fmt, precision, output=folder / name)
+            for key, (fmt, precision, name) in ARTIFACTS.items()}
+
+
+@pytest.fixture(scope="session")
+def photos(source):
+    """float32 [12, 184, 216, 3] letterboxed COCO photos and the Keras model's maps on them."""
+    from edgepose.image_io import read_image
+    from edgepose.preprocess import letterbox
+
+    files = sorted(COCO_IMAGES.glob("*.jpg"))[:12]
+    batch = np.stack([letterbox(read_image(f), SIZE, source.config)[0] for f in files])
+    heatmaps, pafs = source.model.predict(batch, verbose=0)
+    return batch, (heatmaps, pafs)
+
+
+@pytest.mark.parametrize("key", FP32)
+def test_fp32_parity(key, artifacts, photos):
+    batch, ref = photos
+    out = ArtifactRunner(artifacts[key].path)(batch[:4])
+    assert out[0].shape == ref[0][:4].shape and out[1].shape == ref[1][:4].shape
+    diff = max_abs_diff((ref[0][:4], ref[1][:4]), out)
+    assert max(diff) <= 1e-4, f"{key}: max abs diff heatmaps/pafs {diff}"
+
+
+@pytest.mark.parametrize("key", FP16)
+def test_fp16_parity(key, artifacts, photos):
+    batch, ref = photos
+    diff = max_abs_diff((ref[0][:4], ref[1][:4]), ArtifactRunner(artifacts[key].path)(batch[:4]))
+    assert max(diff) <= 0.05, f"{key}: max abs diff heatmaps/pafs {diff}"
+
+
+def _people_matched(ref, out) -> tuple[int, int]:
+    from edgepose.decode import decode
+
+    matched = total = 0
+    for i in range(len(ref[0])):
+        m, n, _ = match_people(decode(ref[0][i], ref[1][i]), decode(out[0][i], out[1][i]), threshold=0.9)
+        matched, total = matched + m, total + n
+    return matched, total
+
+
+@pytest.mark.parametrize("key", INT8)
+def test_int8_finds_people(key, artifacts, photos):
+    """Plumbing check: the int8 model is not noise (naive PTQ matched 0 of 22 people).
+
+    Floor from measurement with edgepose.quant's preparation: TFLite 7/22, OpenVINO 6/22 matched
+    at OKS >= 0.9 (most of the rest 0.7-0.9)."""
+    batch, ref = photos
+    matched, total = _people_matched(ref, ArtifactRunner(artifacts[key].path)(batch))
+    assert total >= 15
+    assert matched >= 0.2 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
+
+
+@pytest.mark.xfail(reason="int8 accuracy is being worked on in edgepose.quant; measured ~30 % of people at "
+                   "OKS >= 0.9, the goal is 90 %", strict=False)
+@pytest.mark.parametrize("key", INT8)
+def test_int8_matches_fp32_people(key, artifacts, photos):
+    """The goal: people found by the int8 model match the fp32 model's (OKS >= 0.9 for >= 90 %)."""
+    batch, ref = photos
+    matched, total = _people_matched(ref, ArtifactRunner(artifacts[key].path)(batch))
+    assert matched >= 0.9 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
+
+
+@pytest.mark.parametrize("key", list(ARTIFACTS))
+def test_metadata_round_trip(key, artifacts, source):
+    result = artifacts[key]
+    config = read_config(result.path)
+    assert config == result.config
+    assert config.input_size == SIZE and config.stages == source.config.stages
+    assert config.precision == ARTIFACTS[key][1]
+    assert config.weights_sha256 == source.config.weights_sha256 and config.edgepose_version
+    if config.precision == "int8":
+        assert config.quantization["calibration"]["images"] == NUM_CALIBRATION
+        assert "prepared" in config.quantization
+
+
+def test_tflite_int8_io_is_int8_with_named_outputs(artifacts):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(artifacts["tflite_int8"].path))
+    inp = interpreter.get_input_details()[0]
+    outs = interpreter.get_output_details()
+    assert inp["name"] == "image" and inp["dtype"] == np.int8 and list(inp["shape"]) == [1, *SIZE, 3]
+    assert [o["name"] for o in outs] == ["heatmaps", "pafs"]
+    assert all(o["dtype"] == np.int8 for o in outs)
+    assert [o["shape"][-1] for o in outs] == [19, 38]
+    tensors = read_config(artifacts["tflite_int8"].path).quantization["tensors"]
+    for d in [inp, *outs]:
+        scale, zero = d["quantization"]
+        assert tensors[d["name"]] == {"dtype": "int8", "scale": pytest.approx(scale), "zero_point": zero}
+
+
+def test_edgetpu_ready(artifacts):
+    """The default full-int8 model maps entirely by the documented rules."""
+    result = artifacts["edgetpu"]
+    rep = result.report["edgetpu"]
+    assert rep["ready"], result.report["edgetpu_summary"]
+    assert rep["eligible_share"] == 1.0 and rep["mapped_share"] == 1.0 and rep["first_unsupported"] is None
+    assert rep["subgraphs"] == 1 and rep["dynamic_tensors"] == [] and rep["non_8bit_tensors"] == []
+    assert set(rep["tensor_types"]) == {"int8", "int32"}
+    report_file = result.path.with_name(result.path.stem + "_edgetpu_report.json")
+    assert report_file in result.files and json.loads(report_file.read_text())["ready"]
+    import shutil
+
+    if shutil.which("edgetpu_compiler") is None:
+        assert rep["compiler"]["found"] is False
+        assert "compiler-ready but NOT compiled" in result.report["edgetpu_summary"]
+
+
+def test_edgetpu_rules_flag_a_float_model(artifacts):
+    from edgepose.export.edgetpu import analyze
+
+    rep = analyze(artifacts["tflite_fp32"].path)
+    assert not rep.ready and rep.first_unsupported.index == 0 and rep.mapped_ops == 0
+    assert "not 8-bit" in " ".join(rep.first_unsupported.problems)
+
+
+@pytest.mark.parametrize("key", ["saved_model", "onnx", "openvino_int8", "tflite_int8"])
+def test_inspect_json(key, artifacts, capsys):
+    from edgepose.cli import main
+
+    assert main(["inspect", str(artifacts[key].path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in info["outputs"]] == ["heatmaps", "pafs"]
+    assert info["inputs"][0]["shape"] == [1, *SIZE, 3]
+    assert info["metadata"]["input_size"] == list(SIZE) and info["ops"]
+    if key == "tflite_int8":
+        assert info["inputs"][0]["dtype"] == "int8" and "scale" in info["outputs"][0]
+        assert set(info["ops"]) <= {"CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION", "MAX_POOL_2D", "QUANTIZE"}
+
+
+def test_inspect_keras_text(pretrained_path, capsys):
+    from edgepose.cli import main
+
+    assert main(["inspect", str(pretrained_path)]) == 0
+    out = capsys.readouterr().out
+    assert "heatmaps" in out and "Conv2D" in out and "mobilenet_thin" in out
+
+
+def test_cli_export_small_model(pretrained_path, tmp_path, capsys):
+    """The command line end to end, on a 1-stage 96x96 model (cheap)."""
+    from edgepose.cli import main
+
+    out = tmp_path / "small.tflite"
+    assert main(["export", "--format", "tflite", "--model", str(pretrained_path), "--size", "96x96",
+                 "--stages", "1", "--output", str(out)]) == 0
+    assert "exported tflite fp32 (96x96, 1 stages)" in capsys.readouterr().out
+    config = read_config(out)
+    assert config.stages == 1 and config.input_size == (96, 96)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.tflite"]

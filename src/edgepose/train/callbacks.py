@@ -14,6 +14,14 @@ from edgepose.io_utils import atomic_path
 from edgepose.train.checkpoint import BEST, LAST, TrainState, save_checkpoint
 
 
+def optimizer_step(model: keras.Model) -> int:
+    """The optimizer's step count (also when it is a tf.distribute mirrored variable)."""
+    import tensorflow as tf
+
+    v = model.optimizer.iterations
+    return int(tf.convert_to_tensor(getattr(v, "value", v)).numpy())
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Keeps ``TrainState`` current and writes ``last.keras`` / ``best.keras`` atomically.
 
@@ -43,7 +51,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.log = log
 
     def _save(self, name: str) -> None:
-        self.state.iterations = int(self.model.optimizer.iterations)
+        self.state.iterations = optimizer_step(self.model)
         if self.write:
             save_checkpoint(self.model, self.config, self.state, self.folder / name)
 
@@ -98,7 +106,7 @@ class TensorBoardScalars(keras.callbacks.Callback):
 
         meta = summary_pb2.SummaryMetadata()
         meta.plugin_data.plugin_name = "scalars"
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         values = dict(logs or {})
         lr = self.model.optimizer.learning_rate
         values["learning_rate"] = float(lr(step) if callable(lr) else lr)

@@ -37,7 +37,8 @@ class TrainState:
     iterations: the optimizer's step count when this state was written (= batches trained).
     steps_per_epoch: batches per epoch (fixed for a run: resuming needs the same epoch layout).
     best: best value of ``monitor`` at an epoch end so far (None before the first).
-    run: the arguments the run started with (data, sizes, seeds), for resuming and provenance.
+    run: the arguments the run started with (data, sizes, seeds), for resuming and provenance;
+        ``run["resumes"]`` lists each resume's starting {epoch, step, iterations}.
     """
 
     epoch: int = 0

@@ -30,7 +30,7 @@ import tensorflow as tf
 from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError
 from edgepose.io_utils import write_atomic
-from edgepose.train.callbacks import Checkpoint, TensorBoardScalars
+from edgepose.train.callbacks import Checkpoint, TensorBoardScalars, optimizer_step
 from edgepose.train.checkpoint import (
     BEST,
     LAST,
@@ -220,9 +220,11 @@ class Run:
             check_same_architecture(last, saved, config)
             with self.strategy.scope():
                 model, saved, state = load_checkpoint(last)
-            its = int(model.optimizer.iterations)
+            its = optimizer_step(model)
             if its != state.iterations:
                 raise EdgeposeError(f"{last}: optimizer step {its} does not match the recorded {state.iterations}")
+            state.run.setdefault("resumes", []).append(
+                {"epoch": state.epoch, "step": state.step, "iterations": its})
             self.model, self.config, self.state = model, saved, state
             self.log(f"resuming {last}: epoch {state.epoch + 1}, step {state.step} of {state.steps_per_epoch}, "
                      f"optimizer step {its}")

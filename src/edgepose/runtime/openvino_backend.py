@@ -13,6 +13,7 @@ the ones it has.
 from __future__ import annotations
 
 import collections
+import gc
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -149,8 +150,10 @@ class OpenVINOBackend(Backend):
         return self._device
 
     def _outputs(self, request: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The request's outputs as new arrays (its own buffers are reused by its next inference)."""
         outs = [request.get_output_tensor(i).data for i in range(len(self.compiled.outputs))]
-        return split_outputs(outs, self.config)
+        heatmaps, pafs = split_outputs(outs, self.config)
+        return heatmaps.copy(), pafs.copy()
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = self.check_input(batch)
@@ -184,9 +187,7 @@ class OpenVINOBackend(Backend):
 
         def on_done(request: Any, seq: int) -> None:
             try:
-                # Copy: the request's buffers are reused by its next inference.
-                hm, pf = self._outputs(request)
-                done[seq] = (hm.copy(), pf.copy())
+                done[seq] = self._outputs(request)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 errors.append(e)
 
@@ -213,6 +214,11 @@ class OpenVINOBackend(Backend):
                 yield (k, *done.pop(s))
         finally:
             queue.wait_all()
+            # Free the queue here, not at interpreter exit: OpenVINO 2026.4 aborts the process
+            # ("terminate called without an active exception") when the garbage collector destroys
+            # an AsyncInferQueue during shutdown.
+            del queue
+            gc.collect()
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

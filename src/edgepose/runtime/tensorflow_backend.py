@@ -107,7 +107,7 @@ class TensorFlowBackend(Backend):
             raise EdgeposeError(f"{path}: tensors {inputs} -> {', '.join(out_names)} not in this graph ({e})") from None
 
         def fn_graph(x: Any, _f=pruned) -> list[Any]:
-            return list(_f(x))
+            return list(_f(tf.convert_to_tensor(x)))
 
         return cls(path, config, fn_graph, "frozen_graph", threads)
 

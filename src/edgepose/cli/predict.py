@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   edgepose predict photos/ clip.mp4 --output out/   a folder of images and a video
   edgepose predict photos/ --coco-results dets.json COCO keypoint results for evaluation
   edgepose predict photo.jpg --model pose_int8.tflite
+  edgepose predict camera:0 --output live/          a webcam, until Ctrl-C
+  edgepose predict big_folder/ --output out/        again later: skips images whose JSON exists
 """
 
 
@@ -22,13 +24,16 @@ def add_parser(sub, name: str) -> None:
                        description="Find people and their 18 keypoints in images, folders of images and videos. "
                        "Writes one annotated image (or video) and one JSON file per input.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, video files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, video files, "
+                   "cameras (camera:0)")
     add_model_options(p)
     o = p.add_argument_group("output")
     o.add_argument("--output", "-o", default="runs/predict", metavar="DIR", help="where results go (default: %(default)s)")
     o.add_argument("--coco-results", metavar="FILE", help="also write all poses as one COCO keypoint-results JSON list "
                    "(image_id = the number in each file name)")
     o.add_argument("--no-render", action="store_true", help="write JSON only, no annotated images/videos")
+    o.add_argument("--overwrite", action="store_true", help="redo inputs whose JSON is already in --output "
+                   "(default: skip them, so an interrupted run resumes)")
     o.add_argument("--quiet", "-q", action="store_true", help="print only the summary and errors")
     p.set_defaults(run=run)
 
@@ -54,6 +59,16 @@ def image_record(path: Path, pred, backend: dict) -> dict:
     }
 
 
+def _poses_from_record(path: Path) -> list:
+    """The poses of a JSON written by an earlier run (for --coco-results of skipped images)."""
+    import numpy as np
+
+    from edgepose.pose import Pose
+
+    people = json.loads(path.read_text())["people"]
+    return [Pose(np.asarray(p["pose_keypoints_2d"], np.float32).reshape(-1, 3), p["score"]) for p in people]
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -63,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.io_utils import write_atomic
     from edgepose.render import draw_poses
 
-    files, failed = expand_inputs(args.inputs)
+    from edgepose.video import is_camera
+
+    cameras = [i for i in args.inputs if is_camera(i) and not Path(i).exists()]
+    files, failed = expand_inputs([i for i in args.inputs if i not in cameras])
+    files = [*files, *cameras]
     if not files and failed:
         for item, why in failed:
             print(f"  {item}: {why}", file=sys.stderr)
@@ -75,12 +94,21 @@ def run(args: argparse.Namespace) -> int:
     coco: list[dict] = []
     seen: set[str] = set()
     people_total = 0
+    skipped = 0
     show_bar = len(files) > 1 and not args.quiet
     bar = tqdm(files, desc="predict", unit="file", disable=not show_bar, file=sys.stderr)
     for path in bar:
-        stem = _unique_stem(path, seen)
+        camera = path in cameras
+        stem = _unique_stem(Path(str(path).replace(":", "")) if camera else path, seen)
+        if not args.overwrite and not camera and (out_dir / f"{stem}.json").exists():
+            skipped += 1
+            if args.coco_results and not is_video(path):
+                image_id = coco_image_id(path)
+                if image_id is not None:
+                    coco.extend(p.to_coco_result(image_id) for p in _poses_from_record(out_dir / f"{stem}.json"))
+            continue
         try:
-            if is_video(path):
+            if camera or is_video(path):
                 from edgepose.video import process_video
 
                 summary = process_video(est, path, out_dir / f"{stem}.mp4", out_dir / f"{stem}.json",
@@ -113,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if args.coco_results:
         write_atomic(args.coco_results, json.dumps(coco))
     ok = len(files) - sum(1 for f, _ in failed if Path(f) in set(files))
+    if skipped:
+        print(f"{skipped} input(s) skipped: their JSON was already in {out_dir}/ (--overwrite redoes them)")
     print(f"{ok} of {len(files)} inputs done, {_people(people_total)} found; results in {out_dir}/"
           + (f"; COCO results in {args.coco_results}" if args.coco_results else ""))
     if failed:

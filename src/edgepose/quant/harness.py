@@ -124,8 +124,11 @@ class TFLiteBackend(Backend):
 def openvino_fp32(model):
     """The OpenVINO model (ov.Model) of a fixed-size Keras model."""
     import openvino as ov
+    import tensorflow as tf
 
-    return ov.convert_model(frozen_function(model))
+    shape = [1, *model.inputs[0].shape[1:]]
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
+    return ov.convert_model(fn)
 
 
 def openvino_int8(model, calibration: np.ndarray, **quantize_options):

@@ -214,6 +214,27 @@ def test_distillation_lowers_student_teacher_error(tmp_path):
     assert read_config(out) == student_cfg and student_cfg.preset == PRESET
     assert student.output_names == ["heatmaps", "pafs"]
     assert [tuple(o.shape) for o in student(np.zeros((1, 96, 64, 3), np.float32))] == [(1, 12, 8, 19), (1, 12, 8, 38)]
+    from edgepose.export import export  # the exporters take the student as it is
+
+    result = export(out, "tflite", "fp32", size=(128, 128), output=tmp_path / "student.tflite")
+    assert result.path.is_file() and result.config.preset == PRESET and result.config.input_mean == 127.5
+
+
+def test_init_imported_reports_matching_layers():
+    """--init imported fills the layers whose names and shapes match the pretrained model."""
+    from edgepose.models import ensure_default_model
+    from edgepose.train.trainer import initialise
+
+    ensure_default_model()
+    logs: list[str] = []
+    lightweight = build_training_model(get_preset("lightweight"))
+    report = initialise(lightweight, "imported", logs.append)
+    assert "Conv2d_0" in report["matched"] and "MConv_Stage1_L2_5_pointwise" in report["matched"]
+    assert report["unmatched"] and all(n.startswith("MConv_Stage2") for n in report["unmatched"])
+    assert logs and f"initialised {len(report['matched'])} of" in logs[0]
+    thin = build_training_model(get_preset(PRESET))  # half width: no shape matches
+    report = initialise(thin, "imported", logs.append)
+    assert report["matched"] == [] and len(report["unmatched"]) > 50
 
 
 def test_cli_arguments_map_to_train_and_distill():

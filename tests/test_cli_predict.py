@@ -108,3 +108,14 @@ def test_console_script_has_help_with_examples():
     out = subprocess.run([sys.executable, "-m", "edgepose", "predict", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "examples:" in out and "--coco-results" in out
+
+
+def test_rerun_with_other_settings_is_not_skipped(tmp_path, model_args, capsys):
+    args = ["predict", str(PHOTO), "--output", str(tmp_path), "--no-render", "-q", *model_args]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert "1 input(s) skipped" in capsys.readouterr().out
+    assert main([*args, "--size", "368"]) == 0  # another input size: the old JSON is not its result
+    out = capsys.readouterr().out
+    assert "skipped" not in out
+    assert json.loads((tmp_path / "000000000790.json").read_text())["model"]["size"] == 368

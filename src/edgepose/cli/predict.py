@@ -15,7 +15,7 @@ EXAMPLES = """examples:
   edgepose predict photos/ --coco-results dets.json COCO keypoint results for evaluation
   edgepose predict photo.jpg --model pose_int8.tflite
   edgepose predict camera:0 --output live/          a webcam, until Ctrl-C
-  edgepose predict big_folder/ --output out/        again later: skips images whose JSON exists
+  edgepose predict big_folder/ --output out/        again later: skips images this model already did
 """
 
 
@@ -59,6 +59,14 @@ def image_record(path: Path, pred, backend: dict) -> dict:
     }
 
 
+def _done_by_same_model(record_path: Path, described: dict) -> bool:
+    """True if an earlier run wrote this input's JSON with the same model and settings."""
+    try:
+        return json.loads(record_path.read_text()).get("model") == json.loads(json.dumps(described))
+    except (OSError, ValueError, AttributeError):  # absent, or not a whole JSON object: redo it
+        return False
+
+
 def _poses_from_record(path: Path) -> list:
     """The poses of a JSON written by an earlier run (for --coco-results of skipped images)."""
     import numpy as np
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     for path in bar:
         camera = path in cameras
         stem = _unique_stem(Path(str(path).replace(":", "")) if camera else path, seen)
-        if not args.overwrite and not camera and (out_dir / f"{stem}.json").exists():
+        if not args.overwrite and not camera and _done_by_same_model(out_dir / f"{stem}.json", described):
             skipped += 1
             if args.coco_results and not is_video(path):
                 image_id = coco_image_id(path)
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.coco_results, json.dumps(coco))
     ok = len(files) - sum(1 for f, _ in failed if Path(f) in set(files))
     if skipped:
-        print(f"{skipped} input(s) skipped: their JSON was already in {out_dir}/ (--overwrite redoes them)")
+        print(f"{skipped} input(s) skipped: done by the same model in an earlier run (--overwrite redoes them)")
     print(f"{ok} of {len(files)} inputs done, {_people(people_total)} found; results in {out_dir}/"
           + (f"; COCO results in {args.coco_results}" if args.coco_results else ""))
     if failed:

@@ -140,19 +140,33 @@ def test_predict_cli_finds_the_same_people_as_keras(art, artifacts, keras_estima
     assert total >= 3, "the photos must show people for this test to mean something"
 
 
-def test_openvino_async_stream_equals_sync(artifacts, inputs):
+@pytest.mark.parametrize("art", [a for a in ARTIFACTS if a[2] != "tensorflow"], ids=_ids)
+def test_streaming_equals_one_by_one(art, artifacts, inputs):
+    """``edgepose.video.infer_stream`` (OpenVINO async queue at THROUGHPUT, LiteRT / ONNX Runtime
+    single-threaded workers side by side) gives ``infer``'s results, in order."""
+    from edgepose.runtime import open_backend
+    from edgepose.video import infer_stream
+
+    fmt, precision, _, module = art
+    _need(module)
+    be = open_backend(artifacts(fmt, precision))
+    expected = [be.infer(x) for x in inputs]
+    got = list(infer_stream(be, ((i, x) for i, x in enumerate(inputs * 3)), depth=2))
+    assert [k for k, _, _ in got] == list(range(3 * len(inputs)))
+    for k, h, p in got:
+        np.testing.assert_allclose(h, expected[k % len(inputs)][0], atol=1e-5)
+        np.testing.assert_allclose(p, expected[k % len(inputs)][1], atol=1e-5)
+
+
+def test_openvino_latency_hint_streams_too(artifacts, inputs):
     _need("openvino")
     from edgepose.runtime.openvino_backend import OpenVINOBackend
 
-    path = artifacts("openvino", "fp32")
-    for hint in ("LATENCY", "THROUGHPUT"):
-        be = OpenVINOBackend.load(path, hint=hint)
-        expected = [be.infer(x) for x in inputs]
-        got = list(be.infer_stream(((i, x) for i, x in enumerate(inputs * 2)), depth=2))
-        assert [k for k, _, _ in got] == list(range(2 * len(inputs)))
-        for k, h, p in got:
-            np.testing.assert_allclose(h, expected[k % len(inputs)][0], atol=1e-5)
-            np.testing.assert_allclose(p, expected[k % len(inputs)][1], atol=1e-5)
+    be = OpenVINOBackend.load(artifacts("openvino", "fp32"), hint="LATENCY", stream_hint="LATENCY")
+    expected = [be.infer(x) for x in inputs]
+    got = list(be.infer_stream(((i, x) for i, x in enumerate(inputs)), depth=2))
+    for k, h, p in got:
+        np.testing.assert_allclose(h, expected[k][0], atol=1e-5)
 
 
 def test_litert_int8_is_float_outside(artifacts, inputs):

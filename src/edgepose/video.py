@@ -109,36 +109,20 @@ def _get(q: queue.Queue, producer: _Stage) -> Any:
 
 def threaded_infer_stream(backend: Any, items: Iterable[tuple[Any, np.ndarray]], depth: int = QUEUE_DEPTH
                           ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
-    """``infer_stream`` for backends without an async API: inference in its own thread.
+    """``infer_stream`` for backends without their own: ``backend.infer`` in one inference thread.
 
     (key, input float32 [1, H, W, 3]) in -> (key, heatmaps [1, h, w, 19], pafs [1, h, w, 38]) out,
-    in order, with up to ``depth`` results computed ahead of the consumer.
+    in order, with up to ``depth`` inputs queued ahead of the inference thread.
     """
-    out: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    from edgepose.runtime._common import parallel_stream
 
-    def body() -> None:
-        for key, x in items:
-            hm, pf = backend.infer(x)
-            if not _put(out, (key, hm, pf), stop):
-                return
-        _put(out, _END, stop)
-
-    worker = _Stage("infer", body)
-    worker.start()
-    try:
-        while (item := _get(out, worker)) is not _END:
-            yield item
-        if worker.error is not None:
-            raise worker.error
-    finally:
-        stop.set()
-        worker.join(timeout=30)
+    return parallel_stream([backend.infer], items, depth=depth)
 
 
 def infer_stream(backend: Any, items: Iterable[tuple[Any, np.ndarray]], depth: int = QUEUE_DEPTH
                  ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
-    """Pipelined inference on any backend: its own ``infer_stream`` (OpenVINO) or a thread."""
+    """Pipelined inference on any backend: its own ``infer_stream`` (OpenVINO's async queue;
+    LiteRT and ONNX Runtime: one single-threaded worker per core) or one inference thread."""
     own = getattr(backend, "infer_stream", None)
     if own is not None:
         return own(items, depth=depth)

@@ -122,3 +122,81 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
 def dequantize(q: np.ndarray, scale: float | np.ndarray, zero_point: int | np.ndarray) -> np.ndarray:
     """integer tensor -> float32 as ``scale * (q - zero_point)``."""
     return (np.asarray(q, dtype=np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def parallel_stream(workers: Sequence[Any], items: Any, depth: int = 2) -> Any:
+    """Pipelined inference over one or more workers, results in input order.
+
+    workers: callables ``f(x [1, H, W, 3]) -> (heatmaps, pafs)``, one thread each (e.g. one
+    interpreter per core: on a small CPU several single-threaded inferences in flight beat one
+    multi-threaded inference at a time, since a small network's layers do not split well).
+    items: iterable of (key, x). Yields (key, heatmaps, pafs) in the order of ``items``, with at
+    most ``depth + len(workers)`` frames in flight. Every runtime used here releases the GIL
+    while it computes, so the caller's Python (decoding, drawing) overlaps inference.
+    """
+    import queue
+    import threading
+
+    todo: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done: dict[int, Any] = {}
+    cond = threading.Condition()
+    stop = threading.Event()
+
+    def work(fn: Any) -> None:
+        while not stop.is_set():
+            try:
+                item = todo.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            seq, x = item
+            try:
+                result: Any = fn(x)
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                result = e
+            with cond:
+                done[seq] = result
+                cond.notify_all()
+
+    threads = [threading.Thread(target=work, args=(fn,), daemon=True, name=f"edgepose-infer-{i}")
+               for i, fn in enumerate(workers)]
+    for t in threads:
+        t.start()
+    window = max(1, depth) + len(workers)  # frames in flight at most
+
+    def take(seq: int) -> Any:
+        with cond:
+            while seq not in done:
+                if not any(t.is_alive() for t in threads):
+                    raise RuntimeError("inference workers stopped")
+                cond.wait(timeout=0.1)
+            result = done.pop(seq)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    keys: dict[int, Any] = {}
+    sent = taken = 0
+    try:
+        for key, x in items:
+            keys[sent] = key
+            while True:
+                try:
+                    todo.put((sent, x), timeout=0.1)
+                    break
+                except queue.Full:
+                    if not any(t.is_alive() for t in threads):
+                        raise RuntimeError("inference workers stopped") from None
+            sent += 1
+            # Hand back what is finished; block only when the window is full.
+            while taken < sent and (sent - taken >= window or taken in done):
+                hm, pf = take(taken)
+                yield keys.pop(taken), hm, pf
+                taken += 1
+        while taken < sent:
+            hm, pf = take(taken)
+            yield keys.pop(taken), hm, pf
+            taken += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from edgepose.runtime._common import (
     check_suffix,
     dequantize,
     input_is_nchw,
+    parallel_stream,
     quantize,
     runtime_error,
     split_outputs,
@@ -66,9 +67,11 @@ class LiteRTBackend(Backend):
     name = "litert"
 
     def __init__(self, path: Path, config: ModelConfig, interpreter: Any, device: str,
-                 threads: int | None) -> None:
+                 threads: int | None, delegates: list | None = None) -> None:
         super().__init__(path, config)
         self.interpreter = interpreter
+        self._delegates = delegates or []
+        self._workers: list[LiteRTBackend] = []
         self._device = device
         self.threads = threads
         self._in = interpreter.get_input_details()[0]
@@ -135,11 +138,35 @@ class LiteRTBackend(Backend):
                                     "so that the Edge TPU delegate is used") from None
             raise runtime_error(path, cls.name, e) from None
         config = artifact_config(path, config)
-        return cls(path, config, interpreter, shown, threads)
+        return cls(path, config, interpreter, shown, threads, delegates)
 
     @property
     def device(self) -> str:
         return self._device
+
+    def stream_workers(self) -> int:
+        """Interpreters ``infer_stream`` runs side by side: one single-threaded one per CPU thread
+        (an Edge TPU is one device: one)."""
+        return 1 if self._delegates else max(1, self.threads or 1)
+
+    def infer_stream(self, items: Iterable[tuple[Any, np.ndarray]], depth: int = 2
+                     ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+        """Pipelined inference, (key, x [1, H, W, 3]) in -> (key, heatmaps, pafs) out, in order.
+
+        On the CPU, ``threads`` interpreters of one thread each run different frames at once
+        (created on first use): a small network's layers split poorly over threads, frames do not.
+        Results are those of ``infer``.
+        """
+        n = self.stream_workers()
+        if n == 1:
+            return parallel_stream([self.infer], items, depth=depth)
+        from ai_edge_litert.interpreter import Interpreter
+
+        while len(self._workers) < n:
+            it = Interpreter(model_path=str(self.path), num_threads=1)
+            it.allocate_tensors()
+            self._workers.append(LiteRTBackend(self.path, self.config, it, self._device, 1))
+        return parallel_stream([w.infer for w in self._workers[:n]], items, depth=depth)
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         """One image [1, H, W, 3] float32 -> raw outputs dequantised to float32."""

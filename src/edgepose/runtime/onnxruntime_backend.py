@@ -10,8 +10,9 @@ last as a fallback for operations the chosen one lacks.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from edgepose.runtime._common import (
     artifact_config,
     check_suffix,
     input_is_nchw,
+    parallel_stream,
     runtime_error,
     split_outputs,
     to_nchw_if,
@@ -62,10 +64,13 @@ class ONNXRuntimeBackend(Backend):
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, config: ModelConfig, session: Any, threads: int | None) -> None:
+    def __init__(self, path: Path, config: ModelConfig, session: Any, threads: int | None,
+                 providers: list[Any] | None = None) -> None:
         super().__init__(path, config)
         self.session = session
         self.threads = threads
+        self._providers = providers or ["CPUExecutionProvider"]
+        self._stream_session: Any = None
         inp = session.get_inputs()[0]
         self._input_name = inp.name
         self._nchw = input_is_nchw(inp.shape)
@@ -106,7 +111,7 @@ class ONNXRuntimeBackend(Backend):
         except Exception as e:  # noqa: BLE001 - ORT raises its own Fail/InvalidProtobuf types
             raise runtime_error(path, cls.name, e) from None
         config = artifact_config(path, config)
-        return cls(path, config, session, threads)
+        return cls(path, config, session, threads, providers)
 
     @property
     def device(self) -> str:
@@ -120,6 +125,33 @@ class ONNXRuntimeBackend(Backend):
         x = to_nchw_if(batch, self._nchw).astype(self._input_type, copy=False)
         outs = self.session.run(self._output_names, {self._input_name: x})
         return split_outputs(outs, self.config)
+
+    def infer_stream(self, items: Iterable[tuple[Any, np.ndarray]], depth: int = 2
+                     ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+        """Pipelined inference, (key, x [1, H, W, 3]) in -> (key, heatmaps, pafs) out, in order.
+
+        On the CPU provider, a second session with one intra-op thread runs one frame per core at
+        once (``InferenceSession.run`` is thread-safe); other providers keep their own session.
+        """
+        if self.session.get_providers()[0] != "CPUExecutionProvider":
+            return parallel_stream([self.infer], items, depth=depth)
+        import onnxruntime as ort
+
+        n = max(1, self.threads or os.cpu_count() or 1)
+        if self._stream_session is None:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            self._stream_session = ort.InferenceSession(str(self.path), sess_options=opts, providers=self._providers)
+        session = self._stream_session
+
+        def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            x = to_nchw_if(self.check_input(x), self._nchw).astype(self._input_type, copy=False)
+            return split_outputs(session.run(self._output_names, {self._input_name: x}), self.config)
+
+        return parallel_stream([run] * n, items, depth=depth)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

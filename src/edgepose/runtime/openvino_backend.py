@@ -77,9 +77,13 @@ class OpenVINOBackend(Backend):
     name = "openvino"
 
     def __init__(self, path: Path, config: ModelConfig, compiled: Any, device: str, hint: str,
-                 threads: int | None) -> None:
+                 threads: int | None, stream_hint: str = "THROUGHPUT",
+                 compile_again: Any = None) -> None:
         super().__init__(path, config)
         self.compiled = compiled
+        self.stream_hint = stream_hint
+        self._compile_again = compile_again  # hint -> CompiledModel, for infer_stream
+        self._stream_compiled: Any = None
         self._device = device
         self.hint = hint
         self.threads = threads
@@ -99,6 +103,7 @@ class OpenVINOBackend(Backend):
         config: ModelConfig | None = None,
         cache_dir: str | Path | None = None,
         inference_precision: str | None = None,
+        stream_hint: str = "THROUGHPUT",
         **_: Any,
     ) -> "OpenVINOBackend":
         """Reads and compiles an IR model.
@@ -107,6 +112,8 @@ class OpenVINOBackend(Backend):
         THROUGHPUT (several parallel requests, for ``infer_stream``). threads: CPU inference
         threads (default: OpenVINO's choice). config: override the model's embedded metadata.
         cache_dir: OpenVINO's compiled-model cache (speeds up later loads, mostly on GPU/NPU).
+        stream_hint: the hint ``infer_stream`` compiles with (THROUGHPUT: several requests in
+            parallel streams; video and folder throughput; compiled on first use).
         inference_precision: what the device computes in: "f32", "bf16", "f16", or "auto" for
             OpenVINO's own default (bf16 on CPUs with AVX-512 BF16 or AMX, f32 elsewhere). Default:
             "f32" for fp32 models (as exported: same results as Keras), "auto" for fp16 and int8.
@@ -142,8 +149,14 @@ class OpenVINOBackend(Backend):
             compiled = core.compile_model(model, device, props)
         except Exception as e:  # noqa: BLE001
             raise EdgeposeError(f"{path}: OpenVINO could not compile the model for {device}: {e}") from None
-        be = cls(path, config, compiled, device, hint, threads)
-        return be
+        stream_hint = stream_hint.upper()
+        if stream_hint not in HINTS:
+            raise EdgeposeError(f"stream hint {stream_hint!r}: choose from {', '.join(HINTS)}")
+
+        def compile_again(h: str) -> Any:
+            return core.compile_model(model, device, {**props, "PERFORMANCE_HINT": h})
+
+        return cls(path, config, compiled, device, hint, threads, stream_hint, compile_again)
 
     @property
     def device(self) -> str:
@@ -163,25 +176,35 @@ class OpenVINOBackend(Backend):
         self._request.infer({0: to_nchw_if(batch, self._nchw)})
         return self._outputs(self._request)
 
-    def optimal_requests(self) -> int:
+    def optimal_requests(self, compiled: Any = None) -> int:
         """How many parallel requests the device wants (OpenVINO's OPTIMAL_NUMBER_OF_INFER_REQUESTS)."""
         try:
-            return int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            return int((compiled or self.compiled).get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         except Exception:  # noqa: BLE001
             return 1
+
+    def _streaming_model(self) -> Any:
+        """The model compiled with ``stream_hint`` (the sync one when the hints agree)."""
+        if self.stream_hint == self.hint or self._compile_again is None:
+            return self.compiled
+        if self._stream_compiled is None:
+            self._stream_compiled = self._compile_again(self.stream_hint)
+        return self._stream_compiled
 
     def infer_stream(self, items: Iterable[tuple[Any, np.ndarray]], depth: int = 2
                      ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
         """Pipelined inference with an ``AsyncInferQueue``: (key, input [1, H, W, 3]) items in,
         (key, heatmaps [1, h, w, 19], pafs [1, h, w, 38]) out, in input order.
 
-        Up to ``max(depth, optimal requests)`` inferences are in flight while the caller consumes
-        earlier results (decoding, drawing), so the device never waits for Python.
+        The model is compiled with ``stream_hint`` (THROUGHPUT: on a CPU, one stream per core or
+        so, each running its own frame). Up to ``max(depth, optimal requests)`` inferences are in
+        flight while the caller consumes earlier results (decoding, drawing).
         """
         import openvino as ov
 
-        jobs = max(1, depth, self.optimal_requests() if self.hint != "LATENCY" else 1)
-        queue = ov.AsyncInferQueue(self.compiled, jobs)
+        compiled = self._streaming_model()
+        jobs = max(1, depth, self.optimal_requests(compiled))
+        queue = ov.AsyncInferQueue(compiled, jobs)
         done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         errors: list[BaseException] = []
 
@@ -226,5 +249,6 @@ class OpenVINOBackend(Backend):
             compute = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).split("'")[1]
         except Exception:  # noqa: BLE001 - not every device reports it
             compute = None
-        d.update(hint=self.hint, threads=self.threads, requests=self.optimal_requests(), compute_precision=compute)
+        d.update(hint=self.hint, stream_hint=self.stream_hint, threads=self.threads,
+                 requests=self.optimal_requests(), compute_precision=compute)
         return d

@@ -304,6 +304,7 @@ class EdgeTpuReport:
     subgraphs: number of subgraphs in the model (the Edge TPU needs 1).
     tensor_types: count of tensors per dtype; dynamic_tensors: names with a -1 in their shape;
     non_8bit_tensors: tensors that are neither int8/uint8 nor an int32 bias.
+    concatenations: per CONCATENATION, output and input (scale, zero point) -- for diagnosing int8 accuracy.
     compiler: what happened with ``edgetpu_compiler`` (found or not, return code, log, output).
     """
 
@@ -313,6 +314,7 @@ class EdgeTpuReport:
     tensor_types: dict[str, int]
     dynamic_tensors: list[str]
     non_8bit_tensors: list[str] = field(default_factory=list)
+    concatenations: list[dict[str, Any]] = field(default_factory=list)
     compiler: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -357,6 +359,7 @@ class EdgeTpuReport:
             "tensor_types": self.tensor_types,
             "dynamic_tensors": self.dynamic_tensors,
             "non_8bit_tensors": self.non_8bit_tensors,
+            "concatenations": self.concatenations,
             "unsupported": [asdict(o) for o in self.ops if not o.eligible],
             "compiler": self.compiler,
         }
@@ -408,11 +411,30 @@ def analyze(tflite: str | Path | bytes, name: str = "") -> EdgeTpuReport:
                 dynamic.append(t.name.decode() if isinstance(t.name, bytes) else str(t.name))
     views = op_views(model)
     checks = [check_op(v) for v in views]
+    concat = [_concat_quantization(v) for v in views if v.op == "CONCATENATION"]
     biases = {id(v.inputs[pos]) for v in views for pos in range(len(v.inputs)) if (v.op, pos) in _BIAS_INPUTS}
     wide = [t.name.decode() if isinstance(t.name, bytes) else str(t.name)
             for graph in model.subgraphs for t in graph.tensors if not _is_8bit(t) and id(t) not in biases]
     label = name or (str(tflite) if not isinstance(tflite, (bytes, bytearray)) else "<bytes>")
-    return EdgeTpuReport(label, checks, len(model.subgraphs), dict(tensor_types), dynamic, wide)
+    return EdgeTpuReport(label, checks, len(model.subgraphs), dict(tensor_types), dynamic, wide, concat)
+
+
+def _scale(tensor) -> tuple[float, int] | None:
+    q = tensor.quantization
+    if q is None or q.scale is None or not len(q.scale):
+        return None
+    return float(q.scale[0]), _zero_point(tensor)
+
+
+def _concat_quantization(view: OpView) -> dict[str, Any]:
+    """Quantization of a CONCATENATION: the output's (scale, zero point) and whether every input
+    shares it (TFLite makes them share it, requantizing where needed; all inputs then use one
+    scale, e.g. PAFs/heatmaps in -1..1 share the backbone features' wider range)."""
+    out = _scale(view.outputs[0])
+    ins = [_scale(t) for t in view.inputs]
+    name = view.outputs[0].name
+    return {"index": view.index, "output": name.decode() if isinstance(name, bytes) else str(name),
+            "output_scale": out, "input_scales": ins, "same_as_output": all(i == out for i in ins)}
 
 
 def compile_model(tflite: Path, out_dir: Path, timeout_s: float = 600.0) -> dict[str, Any]:

@@ -194,3 +194,17 @@ def match_people(reference: list[Pose], other: list[Pose], threshold: float = 0.
         used_o.add(j)
         best[i] = score
     return sum(s >= threshold for s in best), len(reference), best
+
+
+def coco_ap(path: str | os.PathLike, images_dir: str | os.PathLike, annotations: str | os.PathLike,
+            *, own_runner: bool = False) -> dict:
+    """COCO keypoint metrics of an exported artifact on a folder of annotated photos.
+
+    Runs through ``edgepose.load`` (the runtime backends), or through ``ArtifactBackend`` with
+    ``own_runner=True``; returns ``edgepose.eval.validate``'s result (``["metrics"]["AP"]``...).
+    """
+    from edgepose.estimator import PoseEstimator, load
+    from edgepose.eval import validate
+
+    estimator = PoseEstimator(ArtifactBackend(path)) if own_runner else load(path)
+    return validate(estimator, images_dir, annotations, progress=False)

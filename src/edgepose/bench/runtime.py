@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,11 @@ def measure(estimator: Any, images: list[tuple[Path, int | None]], annotations: 
     out["e2e_fps"] = round(len(images) / sync_s, 2)
     out["people"] = people
     if streaming:
+        # Warm the streaming path too (OpenVINO compiles its THROUGHPUT model, LiteRT and ONNX
+        # Runtime make their per-core workers on first use).
+        for _ in stream_predictions(estimator, iter([first] * (warmup + 2))):
+            pass
+
         def frames() -> Iterator[np.ndarray]:
             for path, _ in images:
                 yield read_image(path, apply_exif=False)
@@ -286,43 +292,47 @@ def export_all(model: Path | None, cache: Path, size: tuple[int, int], stages: i
                calibration: Path | None, log: Any = print) -> list[tuple[str, str, str, Path | None, str]]:
     """Exports every (format, precision) of ``ALL_FORMATS`` into ``cache`` (reusing earlier
     exports there). Returns (format, precision, backend, path or None, why-skipped) per pair."""
-    from edgepose.export import export
+    from edgepose.export import ExportSource, export
+    from edgepose.export.formats import get_format
 
     out = []
     cache.mkdir(parents=True, exist_ok=True)
-    for fmt, precision, backend in ALL_FORMATS:
-        from edgepose.export.formats import get_format
-
-        spec = get_format(fmt)
-        target = cache / f"{fmt}_{precision}{spec.suffix}"
-        if fmt == "edgetpu":
-            target = cache / f"{fmt}_{precision}_edgetpu.tflite"
-        missing = _missing_runtime(backend)
-        if missing:
-            out.append((fmt, precision, backend, None, missing))
-            continue
-        if not target.exists():
-            log(f"exporting {fmt} {precision} -> {target}")
-            try:
-                kwargs: dict[str, Any] = {"size": size, "stages": stages, "output": target}
-                if precision == "int8" and calibration is not None:
-                    kwargs["calibration"] = calibration
-                res = export(model, fmt, precision, **kwargs)
-                if res.path != target and Path(res.path).exists():
-                    target = Path(res.path)
-            except MissingDependencyError as e:
-                out.append((fmt, precision, backend, None, str(e)))
+    source: Any = None  # one loaded model shared by every export (made when the first is needed)
+    try:
+        for fmt, precision, backend in ALL_FORMATS:
+            spec = get_format(fmt)
+            target = cache / f"{fmt}_{precision}{spec.suffix}"
+            compiled = cache / f"{fmt}_{precision}_edgetpu.tflite"  # what edgetpu_compiler writes
+            missing = _missing_runtime(backend)
+            if fmt == "edgetpu" and not compiled.exists() and shutil.which("edgetpu_compiler") is None:
+                missing = "edgetpu_compiler is not installed (and no Edge TPU to run on)"
+            if missing:
+                out.append((fmt, precision, backend, None, missing))
                 continue
-            except EdgeposeError as e:
-                out.append((fmt, precision, backend, None, f"export failed: {e}"))
+            if not target.exists():
+                log(f"exporting {fmt} {precision} -> {target}")
+                try:
+                    if source is None:
+                        source = ExportSource(model, size=size, stages=stages, calibration=calibration)
+                    res = export(source, fmt, precision, output=target)
+                    if Path(res.path) != target and Path(res.path).exists():
+                        target = Path(res.path)
+                except MissingDependencyError as e:
+                    out.append((fmt, precision, backend, None, str(e)))
+                    continue
+                except EdgeposeError as e:
+                    out.append((fmt, precision, backend, None, f"export failed: {e}"))
+                    continue
+            if fmt == "edgetpu":
+                target = compiled
+            if not target.exists():
+                out.append((fmt, precision, backend, None, "edgetpu_compiler could not map the model (see its report)"
+                            if fmt == "edgetpu" else "the exporter wrote no model file here"))
                 continue
-        if fmt == "edgetpu" and not target.name.endswith("_edgetpu.tflite"):
-            out.append((fmt, precision, backend, None, "edgetpu_compiler is not installed: no compiled model"))
-            continue
-        if not target.exists():
-            out.append((fmt, precision, backend, None, "the exporter wrote no model file here"))
-            continue
-        out.append((fmt, precision, backend, target, ""))
+            out.append((fmt, precision, backend, target, ""))
+    finally:
+        if source is not None:
+            source.close()
     return out
 
 

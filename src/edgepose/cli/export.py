@@ -31,8 +31,8 @@ def add_parser(sub, name: str) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help=f"target format: {', '.join(FORMATS)}")
-    p.add_argument("--precision", "-p", default="fp32", metavar="P",
-                   help=f"{', '.join(PRECISIONS)} (default: %(default)s; edgetpu is int8 only)")
+    p.add_argument("--precision", "-p", metavar="P",
+                   help=f"{', '.join(PRECISIONS)} (default: the format's first, i.e. fp32; int8 for edgetpu)")
     p.add_argument("--model", metavar="FILE", help="edgepose .keras model (default: the pretrained mobilenet_thin)")
     p.add_argument("--size", default="368x432", metavar="HxW",
                    help="fixed input size in pixels, multiples of 8 (default: %(default)s)")
@@ -65,11 +65,12 @@ def parse_fixed_size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from edgepose.export import export
+    from edgepose.export import export, get_format
 
+    precision = args.precision or get_format(args.format).precisions[0]
     options = {"opset": args.opset} if args.opset is not None else {}
     result = export(
-        args.model, args.format, args.precision, size=parse_fixed_size(args.size), stages=args.stages,
+        args.model, args.format, precision, size=parse_fixed_size(args.size), stages=args.stages,
         calibration=args.calibration, output=args.output, num_calibration=args.num_calibration,
         prepare_int8=not args.no_prepare, **options,
     )

@@ -21,9 +21,11 @@ import numpy as np
 from edgepose.quant.graph import CONVS, LayerGraph, rebuild
 
 
-def _fake_quant_weights(kernel, depthwise: bool):
+def _fake_quant_weights(kernel, depthwise: bool, enabled: bool = True):
     import tensorflow as tf
 
+    if not enabled:
+        return kernel
     axes = [0, 1, 3] if depthwise else [0, 1, 2]
     scale = tf.maximum(tf.reduce_max(tf.abs(kernel), axis=axes, keepdims=True), 1e-12) / 127.0
     q = tf.clip_by_value(tf.round(kernel / scale), -127.0, 127.0) * scale
@@ -40,9 +42,10 @@ class QConv2D(keras.layers.Conv2D):
     """Conv2D with int8-simulated weights (and output, when ``act_range`` is set)."""
 
     act_range: tuple[float, float] | None = None
+    quantize_weights: bool = True
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, _fake_quant_weights(kernel, False))
+        return super().convolution_op(inputs, _fake_quant_weights(kernel, False, self.quantize_weights))
 
     def call(self, inputs):
         y = super().call(inputs)
@@ -53,11 +56,12 @@ class QDepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """DepthwiseConv2D with int8-simulated weights and output."""
 
     act_range: tuple[float, float] | None = None
+    quantize_weights: bool = True
 
     def call(self, inputs):
         from keras import ops
 
-        y = ops.depthwise_conv(inputs, _fake_quant_weights(self.kernel, True), strides=self.strides,
+        y = ops.depthwise_conv(inputs, _fake_quant_weights(self.kernel, True, self.quantize_weights), strides=self.strides,
                                padding=self.padding, dilation_rate=self.dilation_rate,
                                data_format=self.data_format)
         if self.use_bias:
@@ -104,8 +108,19 @@ def tensor_ranges(model: keras.Model, calibration: np.ndarray, batch_size: int =
     return {n: (lo[n], hi[n]) for n in names}
 
 
-def fake_quant_model(model: keras.Model, ranges: dict[str, tuple[float, float]]) -> keras.Model:
-    """The int8-simulating copy of ``model`` (same layer names and weights)."""
+def fake_quant_model(
+    model: keras.Model,
+    ranges: dict[str, tuple[float, float]],
+    *,
+    weights: bool = True,
+    activations: bool = True,
+    only=None,
+) -> keras.Model:
+    """The int8-simulating copy of ``model`` (same layer names and weights).
+
+    weights / activations: simulate int8 weights / activations (for sensitivity analysis).
+    only: a predicate on layer names; layers for which it is False stay float.
+    """
     graph = LayerGraph(model)
     swap = {keras.layers.Conv2D: QConv2D, keras.layers.DepthwiseConv2D: QDepthwiseConv2D,
             keras.layers.ReLU: QReLU, keras.layers.Concatenate: QConcatenate}
@@ -115,8 +130,11 @@ def fake_quant_model(model: keras.Model, ranges: dict[str, tuple[float, float]])
         if cls is None:
             continue
         layer = cls.from_config(graph.layers[n].get_config())
-        layer.act_range = ranges.get(n)
-        if cls in (QReLU, QConcatenate) and layer.act_range is None:
+        selected = only is None or only(n)
+        layer.act_range = ranges.get(n) if activations and selected else None
+        if cls in (QConv2D, QDepthwiseConv2D):
+            layer.quantize_weights = weights and selected
+        elif layer.act_range is None:
             continue
         new[n] = layer
     return rebuild(model, replace_layers=new)

@@ -1,6 +1,6 @@
 """The int8 table of docs/int8.md: COCO AP of each preparation step, TFLite and OpenVINO int8.
 
-    python -m edgepose.quant.report --size 368x432 [--steps naive,fold_eq,bias] [--distill-epochs 16]
+    python -m edgepose.quant.report --size 368x432 [--steps naive,fold_eq,gptq,bias,distill]
 
 For every step: the prepared Keras model, its full-int8 TFLite (int8 in/out, representative
 dataset = the calibration photos) and its NNCF int8 OpenVINO model, each run on coco_sample and
@@ -19,7 +19,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-STEPS = ("naive", "fold_eq", "bias", "distill")
+#: naive: no preparation; fold_eq: the exact steps; gptq: prepare() as shipped; bias: exact
+#: steps + analytic bias correction; distill: bias + distillation QAT on the calibration photos.
+STEPS = ("naive", "fold_eq", "gptq", "bias", "distill")
 
 
 def _row(name, backend, ref, inputs) -> dict:
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="368x432")
     p.add_argument("--stages", type=int, default=6)
-    p.add_argument("--steps", default=",".join(STEPS[:3]))
+    p.add_argument("--steps", default=",".join(STEPS[:3]), help=f"comma-separated, of {', '.join(STEPS)}")
     p.add_argument("--distill-epochs", type=int, default=16)
     args = p.parse_args(argv)
     size = parse_size(args.size)
@@ -60,10 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     models = {}
     if "naive" in steps:
         models["naive"] = model
-    if {"fold_eq", "bias", "distill"} & set(steps):
+    if {"fold_eq", "gptq"} & set(steps):
         prep = prepare(model, config, calibration)
         models["fold_eq"] = prep.details["exact_model"]
-        models["bias"] = prep.model
+        models["gptq"] = prep.model
+    if {"bias", "distill"} & set(steps):
+        models["bias"] = prepare(model, config, calibration, gptq=False, bias_correction=True).model
     if "distill" in steps:
         from edgepose.quant.qat import distill
 

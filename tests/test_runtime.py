@@ -142,8 +142,8 @@ def test_predict_cli_finds_the_same_people_as_keras(art, artifacts, keras_estima
 
 @pytest.mark.parametrize("art", [a for a in ARTIFACTS if a[2] != "tensorflow"], ids=_ids)
 def test_streaming_equals_one_by_one(art, artifacts, inputs):
-    """``edgepose.video.infer_stream`` (OpenVINO async queue at THROUGHPUT, LiteRT / ONNX Runtime
-    single-threaded workers side by side) gives ``infer``'s results, in order."""
+    """``edgepose.video.infer_stream`` (OpenVINO async queue at THROUGHPUT, LiteRT in an inference
+    thread, ONNX Runtime single-threaded sessions side by side) gives ``infer``'s results, in order."""
     from edgepose.runtime import open_backend
     from edgepose.video import infer_stream
 
@@ -156,6 +156,18 @@ def test_streaming_equals_one_by_one(art, artifacts, inputs):
     for k, h, p in got:
         np.testing.assert_allclose(h, expected[k % len(inputs)][0], atol=1e-5)
         np.testing.assert_allclose(p, expected[k % len(inputs)][1], atol=1e-5)
+
+
+def test_litert_side_by_side_interpreters_stream(artifacts, inputs):
+    _need("ai_edge_litert")
+    from edgepose.runtime.litert_backend import LiteRTBackend
+
+    be = LiteRTBackend.load(artifacts("tflite", "fp32"), threads=2, stream_interpreters=2)
+    expected = [be.infer(x) for x in inputs]
+    got = list(be.infer_stream(((i, x) for i, x in enumerate(inputs * 2)), depth=2))
+    assert len(be._workers) == 2 and [k for k, _, _ in got] == list(range(2 * len(inputs)))
+    for k, h, p in got:
+        np.testing.assert_allclose(h, expected[k % len(inputs)][0], atol=1e-5)
 
 
 def test_openvino_latency_hint_streams_too(artifacts, inputs):

@@ -67,8 +67,9 @@ class LiteRTBackend(Backend):
     name = "litert"
 
     def __init__(self, path: Path, config: ModelConfig, interpreter: Any, device: str,
-                 threads: int | None, delegates: list | None = None) -> None:
+                 threads: int | None, delegates: list | None = None, stream_interpreters: int = 1) -> None:
         super().__init__(path, config)
+        self.stream_interpreters = max(1, int(stream_interpreters))
         self.interpreter = interpreter
         self._delegates = delegates or []
         self._workers: list[LiteRTBackend] = []
@@ -103,13 +104,17 @@ class LiteRTBackend(Backend):
         threads: int | None = None,
         device: str | None = None,
         config: ModelConfig | None = None,
+        stream_interpreters: int = 1,
         **_: Any,
     ) -> "LiteRTBackend":
         """Opens a ``.tflite`` file.
 
         threads: CPU threads (default: all cores). device: ``CPU`` (default), or for
         ``*_edgetpu.tflite`` files ``EdgeTPU`` / Coral's ``usb``, ``usb:0``, ``pci:0``.
-        config: override the model's embedded metadata.
+        config: override the model's embedded metadata. stream_interpreters: how many
+        single-threaded interpreters ``infer_stream`` runs side by side (default 1: this one, in
+        an inference thread, with ``threads`` threads; on this 2-core machine under load, two
+        single-threaded ones measured slower, see docs/benchmark.md).
         """
         require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
         from ai_edge_litert.interpreter import Interpreter
@@ -138,24 +143,23 @@ class LiteRTBackend(Backend):
                                     "so that the Edge TPU delegate is used") from None
             raise runtime_error(path, cls.name, e) from None
         config = artifact_config(path, config)
-        return cls(path, config, interpreter, shown, threads, delegates)
+        return cls(path, config, interpreter, shown, threads, delegates, stream_interpreters)
 
     @property
     def device(self) -> str:
         return self._device
 
     def stream_workers(self) -> int:
-        """Interpreters ``infer_stream`` runs side by side: one single-threaded one per CPU thread
-        (an Edge TPU is one device: one)."""
-        return 1 if self._delegates else max(1, self.threads or 1)
+        """Interpreters ``infer_stream`` runs side by side (an Edge TPU is one device: one)."""
+        return 1 if self._delegates else self.stream_interpreters
 
     def infer_stream(self, items: Iterable[tuple[Any, np.ndarray]], depth: int = 2
                      ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
         """Pipelined inference, (key, x [1, H, W, 3]) in -> (key, heatmaps, pafs) out, in order.
 
-        On the CPU, ``threads`` interpreters of one thread each run different frames at once
-        (created on first use): a small network's layers split poorly over threads, frames do not.
-        Results are those of ``infer``.
+        Inference runs in its own thread while the caller decodes earlier frames; with
+        ``stream_interpreters`` > 1, that many single-threaded interpreters (made on first use) run
+        different frames at once. Results are those of ``infer``.
         """
         n = self.stream_workers()
         if n == 1:
@@ -190,10 +194,9 @@ class LiteRTBackend(Backend):
         if list(self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]) != list(batch.shape[1:3]):
             h, w = self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]
             raise ValueError(f"this model takes {h}x{w} inputs, got {batch.shape[1]}x{batch.shape[2]}")
-        parts = [split_outputs(self._invoke(batch[i : i + 1]), self.config) for i in range(batch.shape[0])]
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        if batch.shape[0] != 1:
+            return self._per_image(batch)
+        return split_outputs(self._invoke(batch), self.config)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()

@@ -39,6 +39,11 @@ class Backend(abc.ABC):
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, 3] network input -> (heatmaps [N, h, w, 19], pafs [N, h, w, 38])."""
 
+    def _per_image(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Runs a model fixed to batch 1 over a batch [N, H, W, 3], one image at a time."""
+        parts = [self.infer(batch[i : i + 1]) for i in range(batch.shape[0])]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
     def describe(self) -> dict[str, Any]:
         """What runs where, for logs, JSON and benchmark tables."""
         return {

@@ -120,8 +120,7 @@ class ONNXRuntimeBackend(Backend):
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = self.check_input(batch)
         if self._batch_one and batch.shape[0] != 1:
-            parts = [self.infer(batch[i : i + 1]) for i in range(batch.shape[0])]
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            return self._per_image(batch)
         x = to_nchw_if(batch, self._nchw).astype(self._input_type, copy=False)
         outs = self.session.run(self._output_names, {self._input_name: x})
         return split_outputs(outs, self.config)

@@ -171,8 +171,7 @@ class OpenVINOBackend(Backend):
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = self.check_input(batch)
         if self._static_batch and batch.shape[0] != 1:
-            parts = [self.infer(batch[i : i + 1]) for i in range(batch.shape[0])]
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            return self._per_image(batch)
         self._request.infer({0: to_nchw_if(batch, self._nchw)})
         return self._outputs(self._request)
 

@@ -85,7 +85,9 @@ class TensorFlowBackend(Backend):
                 return [out[k] for k in sorted(out)]
 
             config = artifact_config(path, config)
-            return cls(path, config, fn, f"saved_model:{names[0]}", threads)
+            backend = cls(path, config, fn, f"saved_model:{names[0]}", threads)
+            backend.batch_one = sig.structured_input_signature[1][arg].shape[0] == 1
+            return backend
 
         if config is None:
             raise EdgeposeError(f"{path}: a frozen graph carries no edgepose metadata; pass config=")
@@ -111,8 +113,13 @@ class TensorFlowBackend(Backend):
 
         return cls(path, config, fn_graph, "frozen_graph", threads)
 
+    #: True for SavedModels exported with a fixed batch of 1
+    batch_one = False
+
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = self.check_input(batch)
+        if self.batch_one and batch.shape[0] != 1:
+            return self._per_image(batch)
         outs = [o.numpy() for o in self._fn(batch)]
         return split_outputs(outs, self.config)
 

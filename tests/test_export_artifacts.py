@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edgepose.export import ExportSource, export, read_config
-from edgepose.export.verify import ArtifactRunner, match_people, max_abs_diff
+from edgepose.export.verify import max_abs_diff, people_matched, run_artifact
 from tests.conftest import CALIBRATION, COCO_IMAGES
 
 SIZE = (184, 216)
@@ -38,6 +38,7 @@ ARTIFACTS = {  # key -> (format, precision, file name)
 FP32 = ["saved_model", "onnx", "openvino_fp32", "tflite_fp32"]
 FP16 = ["openvino_fp16", "tflite_fp16"]
 INT8 = ["openvino_int8", "tflite_int8"]
+FP16_OPTIONS = {"openvino_fp16": {"inference_precision": "f32"}}
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +70,7 @@ def photos(source):
 @pytest.mark.parametrize("key", FP32)
 def test_fp32_parity(key, artifacts, photos):
     batch, ref = photos
-    out = ArtifactRunner(artifacts[key].path)(batch)
+    out = run_artifact(artifacts[key].path, batch)
     assert out[0].shape == ref[0].shape and out[1].shape == ref[1].shape
     diff = max_abs_diff(ref, out)
     assert max(diff) <= 1e-4, f"{key}: max abs diff heatmaps/pafs {diff}"
@@ -77,12 +78,15 @@ def test_fp32_parity(key, artifacts, photos):
 
 @pytest.mark.parametrize("key", FP16)
 def test_fp16_parity(key, artifacts, photos):
-    """99.9 % of map values within 0.05 of Keras, and the same people found (OKS >= 0.9 for >= 90 %)."""
+    """99.9 % of map values within 0.05 of Keras, and the same people found (OKS >= 0.9 for >= 90 %).
+
+    OpenVINO runs the fp16 file with f32 compute here: on this CPU its default for fp16 IRs is bf16
+    compute (measured 99.9th percentile 0.08), a property of the device, not of the file."""
     batch, ref = photos
-    out = ArtifactRunner(artifacts[key].path)(batch)
+    out = run_artifact(artifacts[key].path, batch, **FP16_OPTIONS.get(key, {}))
     p999 = [float(np.percentile(np.abs(a - b), 99.9)) for a, b in zip(ref, out)]
     assert max(p999) <= 0.05, f"{key}: 99.9th percentile abs diff heatmaps/pafs {p999}"
-    matched, total = _people_matched(ref, out)
+    matched, total = people_matched(ref, out)
     assert matched >= 0.9 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
 
 
@@ -92,18 +96,8 @@ def test_fp16_parity(key, artifacts, photos):
 def test_fp16_max_diff(key, artifacts, photos):
     """The asked-for bound: max abs diff <= 0.05 on every map value."""
     batch, ref = photos
-    diff = max_abs_diff(ref, ArtifactRunner(artifacts[key].path)(batch))
+    diff = max_abs_diff(ref, run_artifact(artifacts[key].path, batch, **FP16_OPTIONS.get(key, {})))
     assert max(diff) <= 0.05, f"{key}: max abs diff heatmaps/pafs {diff}"
-
-
-def _people_matched(ref, out) -> tuple[int, int]:
-    from edgepose.decode import decode
-
-    matched = total = 0
-    for i in range(len(ref[0])):
-        m, n, _ = match_people(decode(ref[0][i], ref[1][i]), decode(out[0][i], out[1][i]), threshold=0.9)
-        matched, total = matched + m, total + n
-    return matched, total
 
 
 @pytest.mark.parametrize("key", INT8)
@@ -113,7 +107,7 @@ def test_int8_finds_people(key, artifacts, photos):
     Floor from measurement with edgepose.quant's preparation: TFLite 7/22, OpenVINO 6/22 matched
     at OKS >= 0.9 (most of the rest 0.7-0.9)."""
     batch, ref = photos
-    matched, total = _people_matched(ref, ArtifactRunner(artifacts[key].path)(batch))
+    matched, total = people_matched(ref, run_artifact(artifacts[key].path, batch))
     assert total >= 15
     assert matched >= 0.2 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
 
@@ -125,7 +119,7 @@ def test_int8_finds_people(key, artifacts, photos):
 def test_int8_matches_fp32_people(key, artifacts, photos):
     """The goal: people found by the int8 model match the fp32 model's (OKS >= 0.9 for >= 90 %)."""
     batch, ref = photos
-    matched, total = _people_matched(ref, ArtifactRunner(artifacts[key].path)(batch))
+    matched, total = people_matched(ref, run_artifact(artifacts[key].path, batch))
     assert matched >= 0.9 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
 
 

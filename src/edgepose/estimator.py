@@ -43,6 +43,17 @@ def parse_size(size: str | int | tuple[int, int] | None) -> tuple[int, int] | in
         raise EdgeposeError(f"size {size!r} is not HxW (e.g. 368x432) or a height (e.g. 368)") from None
 
 
+def parse_fixed_size(size: str | tuple[int, int], stride: int = 8) -> tuple[int, int]:
+    """"368x432" -> (368, 432) for fixed-size models; both must be positive multiples of ``stride``."""
+    hw = parse_size(size)
+    if not isinstance(hw, tuple):
+        raise EdgeposeError(f"size {size!r}: give height and width, e.g. 368x432 (exported models have a fixed size)")
+    h, w = hw
+    if h <= 0 or w <= 0 or h % stride or w % stride:
+        raise EdgeposeError(f"size {h}x{w}: height and width must be positive multiples of {stride}")
+    return h, w
+
+
 @dataclass
 class Prediction:
     """Poses of one image with what it cost.

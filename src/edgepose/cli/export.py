@@ -48,23 +48,10 @@ def add_parser(sub, name: str) -> None:
     p.set_defaults(run=run)
 
 
-def parse_fixed_size(text: str) -> tuple[int, int]:
-    """"368x432" -> (368, 432); EdgeposeError for anything else."""
-    from edgepose.errors import EdgeposeError
-
-    parts = str(text).lower().replace(" ", "").split("x")
-    try:
-        h, w = (int(v) for v in parts)
-    except ValueError:
-        raise EdgeposeError(f"--size {text!r} must be HxW, e.g. 368x432 (exported models have a fixed size)") from None
-    if h <= 0 or w <= 0 or h % 8 or w % 8:
-        raise EdgeposeError(f"--size {h}x{w}: height and width must be positive multiples of 8")
-    return h, w
-
-
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from edgepose.estimator import parse_fixed_size
     from edgepose.export import export, get_format
 
     precision = args.precision or get_format(args.format).precisions[0]

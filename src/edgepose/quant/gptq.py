@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from edgepose.quant.graph import LayerGraph, rebuild
+from edgepose.quant.graph import rebuild
 
 
 def pointwise_layers(model: keras.Model, min_inputs: int = 8) -> list[str]:

@@ -52,10 +52,9 @@ class LayerGraph:
     def segments(self, name: str) -> list[Segment] | None:
         """Input channels of layer ``name`` as segments of conv outputs, through passthrough
         layers; None when some channels come from the model input (they cannot be scaled)."""
-        (src,) = self.inputs[name] if len(self.inputs[name]) == 1 else (None,)
-        if src is None:
+        if len(self.inputs[name]) != 1:
             raise ValueError(f"{name} has {len(self.inputs[name])} inputs")
-        return self._segments_of(src)
+        return self._segments_of(self.inputs[name][0])
 
     def _segments_of(self, name: str) -> list[Segment] | None:
         layer = self.layers[name]
@@ -109,7 +108,7 @@ def rebuild(
     weights: new weights by layer name (as ``layer.get_weights()``); other layers keep theirs.
     replace_layers: new (unbuilt) layer objects to use instead of the named ones.
     input_shape: a new input shape without the batch axis, e.g. (None, None, 3).
-    Input and output names, shapes and order stay the same.
+    Input and output names and order stay the same (and shapes, unless ``input_shape``).
     """
     weights = weights or {}
     replace_layers = replace_layers or {}

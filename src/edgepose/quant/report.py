@@ -18,7 +18,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(os.environ.get("EDGEPOSE_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
 #: naive: no preparation; fold_eq: the exact steps; gptq: prepare() as shipped; bias: exact
 #: steps + analytic bias correction; distill: bias + distillation QAT on the calibration photos.
 STEPS = ("naive", "fold_eq", "gptq", "bias", "distill")

@@ -19,9 +19,6 @@ from edgepose.runtime.base import Backend
 
 #: TFLite builtin ops the Edge TPU compiler maps fully (with fused ReLU) for this network.
 EDGETPU_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "CONCATENATION", "MAX_POOL_2D"})
-#: COCO keypoint OKS sigmas, in COCO-17 order.
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
-                        .87, .87, .89, .89], dtype=np.float32) / 10.0
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
@@ -173,42 +170,18 @@ def maps(backend: Backend, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(hms), np.concatenate(pafs)
 
 
-def oks(a: Pose, b: Pose, area: float) -> float:
-    """COCO object keypoint similarity of pose ``b`` against reference ``a`` (its found parts),
-    with the reference's ``area`` in square pixels."""
-    ka, kb = a.to_coco17(), b.to_coco17()
-    vis = ka[:, 2] > 0
-    if not vis.any():
-        return 0.0
-    d2 = ((ka[:, :2] - kb[:, :2]) ** 2).sum(1)
-    e = d2 / (2.0 * max(area, 1.0) * (2 * COCO_SIGMAS) ** 2)
-    sim = np.where(kb[:, 2] > 0, np.exp(-e), 0.0)
-    return float(sim[vis].mean())
-
-
 def matched_fraction(reference: list[list[Pose]], test: list[list[Pose]], threshold: float = 0.9) -> tuple[float, int]:
     """Fraction of the reference people (over all images) that have a test person with
-    OKS >= ``threshold`` (greedy one-to-one by OKS), and the number of reference people.
+    OKS >= ``threshold`` (greedy one-to-one by OKS, ``edgepose.eval.match_people``; the area of a
+    reference person is its keypoints' box, a little stricter than COCO's segment area), and the
+    number of reference people."""
+    from edgepose.eval.oks import match_people
 
-    The area of a reference person is the area of its keypoints' bounding box (pixels^2): smaller
-    than COCO's segmentation area for most people, so this OKS is a little stricter than COCO's.
-    """
     hits = total = 0
     for ref, got in zip(reference, test):
-        used: set[int] = set()
-        for p in sorted(ref, key=lambda p: -p.score):
-            x, y, w, h = p.bbox()
-            area = max(w * h, 1.0)
-            best, best_j = 0.0, -1
-            for j, q in enumerate(got):
-                if j not in used:
-                    o = oks(p, q, area)
-                    if o > best:
-                        best, best_j = o, j
-            total += 1
-            if best >= threshold:
-                hits += 1
-                used.add(best_j)
+        best = match_people([p.to_coco17() for p in ref], [q.to_coco17() for q in got])
+        hits += sum(b >= threshold for b in best)
+        total += len(best)
     return (hits / total if total else 1.0), total
 
 

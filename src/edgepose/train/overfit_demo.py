@@ -17,23 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-# COCO keypoint sigmas (COCO-17 order), as in pycocotools' COCOeval.
-COCO_SIGMAS = np.array(
-    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
-) / 10.0
-
-
-def oks(pred17: np.ndarray, gt17: np.ndarray, area: float) -> float:
-    """Object keypoint similarity of a prediction [17, 2+] and an annotation [17, 3] (x, y, v),
-    pixels, over the annotation's labelled keypoints (as COCOeval)."""
-    vis = gt17[:, 2] > 0
-    if not vis.any():
-        return 0.0
-    d2 = ((pred17[:, :2] - gt17[:, :2]) ** 2).sum(1)
-    e = d2 / (2 * (2 * COCO_SIGMAS) ** 2 * (area + np.spacing(1)))
-    return float(np.exp(-e)[vis].mean())
-
-
 def pick_images(annotations: Path, n: int = 2) -> list[dict]:
     """The ``n`` images with exactly one annotated person (no crowd/unlabelled), largest first."""
     data = json.loads(annotations.read_text())
@@ -85,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained {epochs * per_epoch} steps in {time.time() - t0:.0f} s")
     print((out / "run" / "log.csv").read_text())
     model, config = load_keras(model_path)
+    from edgepose.eval.oks import oks
+
     for c in chosen:
         image = cv2.imread(str(coco / "images" / c["image"]["file_name"]))
         x, lb = letterbox(image, (args.size, args.size), config)

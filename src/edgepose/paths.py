@@ -26,3 +26,24 @@ def tfpose_graph_path() -> Path:
 def default_model_path() -> Path:
     """The converted Keras model that ``edgepose.load()`` uses when no model is named."""
     return cache_dir() / "models" / "mobilenet_thin.keras"
+
+
+def resolve_model(model: str | os.PathLike | None) -> Path:
+    """The model file to use: ``model``, or the converted pretrained default when None.
+
+    Raises ``EdgeposeError`` when the file (or the not yet converted default) is missing.
+    """
+    from edgepose.errors import EdgeposeError
+
+    if model is None:
+        path = default_model_path()
+        if not path.exists():
+            raise EdgeposeError(
+                f"the pretrained model is not set up yet ({path} is missing); run "
+                "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
+            )
+        return path
+    path = Path(model)
+    if not path.exists():
+        raise EdgeposeError(f"model file {str(path)!r} does not exist")
+    return path

@@ -14,8 +14,6 @@ optimistic and only good for comparing decoders.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import time
 from pathlib import Path
@@ -48,11 +46,6 @@ def input_size_for(image_hw: tuple[int, int], setting: str) -> tuple[int, int]:
     if setting.startswith("dyn"):
         return dynamic_input_size(image_hw, int(setting[3:]), STRIDE)
     raise ValueError(f"unknown input-size setting {setting!r}")
-
-
-def image_id_of(path: Path) -> int:
-    """COCO image id: the number in the file name."""
-    return int(path.stem)
 
 
 def cache_maps(setting: str, images: list[Path] | None = None) -> Path:
@@ -131,21 +124,10 @@ def coco_results(items: list[Item], config: DecoderConfig) -> list[dict]:
 
 def coco_ap(results: list[dict], image_ids: list[int]) -> dict[str, float]:
     """COCO keypoint AP, AP50, AP75, AR (in %) of results on coco_sample's annotations."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from edgepose.eval.coco import CocoKeypoints, evaluate_coco
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(coco_sample_dir() / "person_keypoints.json"))
-        if not results:
-            return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR": 0.0}
-        dt = gt.loadRes(results)
-        ev = COCOeval(gt, dt, "keypoints")
-        ev.params.imgIds = sorted(image_ids)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    st = ev.stats
-    return {"AP": 100 * st[0], "AP50": 100 * st[1], "AP75": 100 * st[2], "AR": 100 * st[5]}
+    metrics = evaluate_coco(results, CocoKeypoints.load(coco_sample_dir() / "person_keypoints.json"), image_ids)
+    return {k: 100 * metrics[k] for k in ("AP", "AP50", "AP75", "AR")}
 
 
 def time_decoder(items: list[Item], config: DecoderConfig, repeats: int = 10) -> dict[str, float]:

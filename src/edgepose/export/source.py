@@ -65,19 +65,9 @@ def prepare_for_int8_fn():
 
 def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
     """The .keras file to export: ``model_path``, or the pretrained default; EdgeposeError if missing."""
-    from edgepose.paths import default_model_path
+    from edgepose.paths import resolve_model
 
-    if model_path is None:
-        path = default_model_path()
-        if not path.exists():
-            raise EdgeposeError(
-                f"the pretrained model is not set up yet ({path} is missing); run "
-                "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
-            )
-        return path
-    path = Path(model_path)
-    if not path.exists():
-        raise EdgeposeError(f"model file {str(path)!r} does not exist")
+    path = resolve_model(model_path)
     if path.suffix != ".keras":
         raise EdgeposeError(f"{path}: export starts from an edgepose .keras model, not {path.suffix or 'a folder'}")
     return path

@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     for f in result.files[1:]:
         print(f"  also wrote {f}")
     if result.precision == "int8":
-        prepared = result.config.quantization.get("prepared")
+        steps = [s["step"] for s in result.config.quantization.get("prepare", {}).get("steps", [])]
         print(f"  int8 calibration: {result.config.quantization.get('calibration')}; "
-              f"quantization-friendly preparation: {'yes' if prepared else 'no (' + str(result.report.get('note')) + ')'}")
+              f"quantization-friendly preparation: {' + '.join(steps) if steps else 'none (--no-prepare)'}")
     if "edgetpu_summary" in result.report:
         print(result.report["edgetpu_summary"])
     return 0

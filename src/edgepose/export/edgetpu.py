@@ -471,7 +471,7 @@ def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelCo
     with the compiler installed, ``*_edgetpu.tflite`` and the compiler log. Returns (config, files, report)."""
     from edgepose.export import tflite
 
-    flatbuffer, config, notes = tflite.build(source, "int8", {"target": "edgetpu"})
+    flatbuffer, config = tflite.build(source, "int8", {"target": "edgetpu"})
     write_atomic(output, flatbuffer)
     files = [output]
     rep = analyze(flatbuffer, str(output))
@@ -482,4 +482,4 @@ def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelCo
     rpath = report_path(output)
     write_atomic(rpath, json.dumps({**rep.to_dict(), "summary": rep.summary()}, indent=1))
     files.append(rpath)
-    return config, files, {**notes, "edgetpu": rep.to_dict(), "edgetpu_summary": rep.summary()}
+    return config, files, {"edgetpu": rep.to_dict(), "edgetpu_summary": rep.summary()}

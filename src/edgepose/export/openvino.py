@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from edgepose.export.source import ExportSource
 
 
-def convert(source: "ExportSource", int8: bool = False):
-    """An ``openvino.Model`` from the SavedModel (of the int8-prepared model if ``int8``)."""
+def convert(source: "ExportSource", precision: str = "fp32"):
+    """An ``openvino.Model`` from the SavedModel of ``source.prepared(precision)``'s model."""
     ov = require("openvino", "openvino", "OpenVINO export")
-    model = ov.convert_model(str(source.saved_model(int8=int8)))
+    model = ov.convert_model(str(source.saved_model(precision)))
     names = [sorted(o.get_names()) for o in model.outputs]
     if names != [["heatmaps"], ["pafs"]]:
         raise EdgeposeError(f"OpenVINO named the outputs {names}, expected heatmaps then pafs")
@@ -59,25 +59,20 @@ def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelCo
     """The ``openvino`` format. Returns (config, files, report)."""
     if output.suffix != ".xml":
         raise EdgeposeError(f"an OpenVINO IR is written as NAME.xml (+ NAME.bin), not {output.name}")
-    report: dict[str, Any] = {}
     quantization: dict[str, Any] = {}
+    model = convert(source, precision)
     if precision == "int8":
-        model = quantize(convert(source, int8=True), source)
-        info = source.int8_model()[1]
-        report.update(info)
+        model = quantize(model, source)
         fq = sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
         quantization = {
             "method": "nncf.quantize post-training (preset mixed: symmetric weights, asymmetric "
                       "activations; fast bias correction); input and outputs stay float32",
             "calibration": source.calibration_info(),
-            "prepared": bool(info.get("prepared")),
             "fake_quantize_ops": fq,
         }
-    else:
-        model = convert(source)
-        if precision == "fp16":
-            quantization = {"weights": "float16 (compressed)", "activations": "device default"}
+    elif precision == "fp16":
+        quantization = {"weights": "float16 (compressed)", "activations": "device default"}
     config = source.config_for(precision, quantization)
     embed_openvino(model, config)
     files = save_ir(model, output, compress_to_fp16=precision == "fp16")
-    return config, files, report
+    return config, files, {}

@@ -2,14 +2,14 @@
 once, shared by all formats) a SavedModel with one ``serving_default`` signature
 ``image float32 [1, H, W, 3] -> {"heatmaps": [1, H/8, W/8, 19], "pafs": [1, H/8, W/8, 38]}``.
 
-int8 exports start from the model that ``edgepose.quant.prepare_for_int8`` returns when that
-module exists (graph surgery for quantization); without it, from the plain model.
+Reduced-precision exports start from a prepared copy of the model (``prepared``): int8 from
+``edgepose.quant.prepare`` (graph edits for full-integer quantization, on the calibration photos),
+fp16 from ``edgepose.quant.prepare_for_fp16`` (an exact rescaling that float16 weights survive).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import tempfile
@@ -21,8 +21,6 @@ import numpy as np
 from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION, load_calibration
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (368, 432)
 OUTPUT_NAMES = ("heatmaps", "pafs")
@@ -50,17 +48,6 @@ def output_indices(model, config: ModelConfig) -> tuple[int, int]:
         f"cannot tell heatmaps from PAFs among the model outputs {names} (channels {channels}); "
         "expected outputs named 'heatmaps' and 'pafs'"
     )
-
-
-def prepare_for_int8_fn():
-    """``edgepose.quant.prepare_for_int8`` if that module provides it, else None."""
-    try:
-        from edgepose.quant import prepare_for_int8
-    except ImportError as e:  # only the absence of edgepose.quant itself (or of the function) is expected
-        if e.name != "edgepose.quant":
-            raise
-        return None
-    return prepare_for_int8
 
 
 def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
@@ -91,7 +78,7 @@ class ExportSource:
     size: (height, width) in pixels, multiples of the stride (8).
     stages: keep the first K refinement stages (None: all of the file's).
     calibration: folder of photos for int8 calibration; num_calibration: how many of them to use.
-    prepare_int8: run ``edgepose.quant.prepare_for_int8`` (when available) before int8 conversion.
+    prepare_int8: run ``edgepose.quant.prepare`` before int8 conversion (False: naive PTQ).
     """
 
     def __init__(
@@ -132,8 +119,8 @@ class ExportSource:
         self.num_calibration = int(num_calibration)
         self.prepare_int8 = prepare_int8
         self._calibration: np.ndarray | None = None
-        self._int8: tuple[Any, dict[str, Any]] | None = None
-        self._saved: dict[bool, Path] = {}
+        self._prepared: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._saved: dict[str, Path] = {}
         self._cache: dict[tuple, Any] = {}
         self._tmp = tempfile.mkdtemp(prefix="edgepose-export-")
 
@@ -150,31 +137,34 @@ class ExportSource:
     def calibration_info(self) -> dict[str, Any]:
         return {"images": int(len(self.calibration_data())), "folder": self.calibration_dir.name}
 
-    def int8_model(self) -> tuple[Any, dict[str, Any]]:
-        """(the Keras model to quantize, what was done to it) -- prepared once."""
-        if self._int8 is None:
-            prepare = prepare_for_int8_fn() if self.prepare_int8 else None
-            if prepare is None:
-                why = "disabled" if not self.prepare_int8 else "edgepose.quant.prepare_for_int8 not available"
-                self._int8 = (self.model, {"prepared": False, "note": why})
-            else:
-                model = prepare(self.model, self.config, self.calibration_data())
-                self._int8 = (model, {"prepared": True, "by": "edgepose.quant.prepare_for_int8"})
-        return self._int8
+    def prepared(self, precision: str) -> tuple[Any, dict[str, Any]]:
+        """(the Keras model a ``precision`` artifact is converted from, what was done to it) --
+        prepared once per precision. The second item is the ``quantization["prepare"]``
+        metadata: {} for fp32 and for int8 with ``prepare_int8=False``."""
+        if precision not in self._prepared:
+            from edgepose import quant
 
-    def saved_model(self, int8: bool = False) -> Path:
-        """A SavedModel folder of the model (``int8=True``: of ``int8_model()``), written once.
+            if precision == "int8" and self.prepare_int8:
+                done = quant.prepare(self.model, self.config, self.calibration_data())
+                self._prepared[precision] = (done.model, done.config.quantization["prepare"])
+            elif precision == "fp16":
+                self._prepared[precision] = quant.prepare_for_fp16(self.model)
+            else:
+                self._prepared[precision] = (self.model, {})
+        return self._prepared[precision]
+
+    def saved_model(self, precision: str = "fp32") -> Path:
+        """A SavedModel folder of ``prepared(precision)``'s model, written once per precision.
 
         Temporary: removed by ``close()``. Converters (TFLite, ONNX, OpenVINO) read it.
         """
-        if int8 not in self._saved:
+        if precision not in self._saved:
             from edgepose.export.saved_model import write_saved_model
 
-            model = self.int8_model()[0] if int8 else self.model
-            folder = Path(self._tmp) / ("int8_source" if int8 else "fp32_source")
-            write_saved_model(model, self.config, folder)
-            self._saved[int8] = folder
-        return self._saved[int8]
+            folder = Path(self._tmp) / f"{precision}_source"
+            write_saved_model(self.prepared(precision)[0], self.config, folder)
+            self._saved[precision] = folder
+        return self._saved[precision]
 
     def cached(self, key: tuple, build):
         """``build()`` once per ``key`` for this source (e.g. the int8 TFLite shared by tflite and edgetpu)."""
@@ -183,12 +173,17 @@ class ExportSource:
         return self._cache[key]
 
     def config_for(self, precision: str, quantization: dict[str, Any] | None = None) -> ModelConfig:
-        """The config an artifact of ``precision`` carries."""
-        return self.config.replace(precision=precision, quantization=dict(quantization or {}))
+        """The config an artifact of ``precision`` carries; below fp32 its ``quantization`` also
+        records the preparation (``"prepare"``: recipe, steps, exact; {} when none was done)."""
+        quantization = dict(quantization or {})
+        if precision != "fp32":
+            quantization["prepare"] = self.prepared(precision)[1]
+        return self.config.replace(precision=precision, quantization=quantization)
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._saved.clear()
+        self._prepared.clear()
         self._cache.clear()
 
     def __enter__(self) -> "ExportSource":

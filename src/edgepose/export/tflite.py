@@ -23,33 +23,28 @@ if TYPE_CHECKING:
     from edgepose.export.source import ExportSource
 
 
-def convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, Any]]:
-    """The TFLite flatbuffer of ``source`` at ``precision`` (no edgepose metadata yet), and notes.
+def convert(source: "ExportSource", precision: str) -> bytes:
+    """The TFLite flatbuffer of ``source.prepared(precision)`` (no edgepose metadata yet).
 
     Converted once per source and precision (the edgetpu format reuses the int8 conversion)."""
     return source.cached(("tflite", precision), lambda: _convert(source, precision))
 
 
-def _convert(source: "ExportSource", precision: str) -> tuple[bytes, dict[str, Any]]:
+def _convert(source: "ExportSource", precision: str) -> bytes:
     import tensorflow as tf
 
-    notes: dict[str, Any] = {}
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model(precision)))
     if precision == "int8":
-        model_info = source.int8_model()[1]
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model(int8=True)))
         data = source.calibration_data()
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([x[None]] for x in data)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        notes.update(model_info)
-    else:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model()))
-        if precision == "fp16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-    return bytes(converter.convert()), notes
+    elif precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    return bytes(converter.convert())
 
 
 def _name_io(flatbuffer: bytes) -> bytes:
@@ -101,18 +96,17 @@ def check_loads(flatbuffer: bytes) -> None:
 
 
 def build(source: "ExportSource", precision: str, extra_quantization: dict[str, Any] | None = None
-          ) -> tuple[bytes, ModelConfig, dict[str, Any]]:
-    """The finished flatbuffer (named I/O, metadata inside, verified to load), its config and notes.
+          ) -> tuple[bytes, ModelConfig]:
+    """The finished flatbuffer (named I/O, metadata inside, verified to load) and its config.
 
     extra_quantization: more entries for ``config.quantization`` (e.g. the target device)."""
-    flatbuffer, notes = convert(source, precision)
+    flatbuffer = convert(source, precision)
     flatbuffer = _name_io(flatbuffer)
     quantization: dict[str, Any] = {}
     if precision == "int8":
         quantization = {
             "method": "tflite post-training full-integer (per-channel weights, int32 biases)",
             "calibration": source.calibration_info(),
-            "prepared": bool(notes.get("prepared")),
             "tensors": io_quantization(flatbuffer),
         }
     elif precision == "fp16":
@@ -120,11 +114,11 @@ def build(source: "ExportSource", precision: str, extra_quantization: dict[str, 
     config = source.config_for(precision, {**quantization, **(extra_quantization or {})})
     flatbuffer = embed_tflite(flatbuffer, config)
     check_loads(flatbuffer)
-    return flatbuffer, config, notes
+    return flatbuffer, config
 
 
 def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelConfig, list[Path], dict[str, Any]]:
     """The ``tflite`` format. Returns (config, files, report)."""
-    flatbuffer, config, notes = build(source, precision)
+    flatbuffer, config = build(source, precision)
     write_atomic(output, flatbuffer)
-    return config, [output], notes
+    return config, [output], {}

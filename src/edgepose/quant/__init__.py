@@ -1,13 +1,16 @@
-"""Making pose networks survive full-integer (int8) quantisation.
+"""Making pose networks survive reduced precision: full-integer int8 and float16 weights.
 
-    from edgepose.quant import prepare_for_int8
+    from edgepose.quant import prepare_for_int8, prepare_for_fp16
     model8 = prepare_for_int8(model, config, calibration)   # then TFLite full-int8 / NNCF
+    model16, info = prepare_for_fp16(model)                  # then float16 weights, any converter
 
 Modules: ``graph`` (layer graph and rebuild), ``fold`` (1x1 depthwise folding), ``stats``
-(per-channel activation ranges), ``equalize`` (range equalisation), ``prepare`` (the recipe),
-``harness`` (convert, run and compare int8 models; used by tests and ``report``).
+(per-channel activation ranges), ``equalize`` (range equalisation), ``prepare`` (the int8
+recipe), ``fp16`` (depthwise rescaling for float16), ``harness`` (convert, run and compare int8
+models; used by tests and ``report``).
 """
 
+from edgepose.quant.fp16 import prepare_for_fp16
 from edgepose.quant.prepare import Preparation, prepare, prepare_for_int8
 
-__all__ = ["Preparation", "prepare", "prepare_for_int8"]
+__all__ = ["Preparation", "prepare", "prepare_for_fp16", "prepare_for_int8"]

@@ -12,34 +12,17 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from edgepose.quant.graph import LayerGraph, rebuild
+from edgepose.quant.graph import LayerGraph, depthwise_conv_pairs, rebuild
 
 
 def foldable_pairs(model: keras.Model) -> list[tuple[str, str]]:
     """(depthwise, conv) name pairs that can be folded: a 1x1, stride-1, bias-free, linear
     depthwise conv (multiplier 1) whose only consumer is a Conv2D fed by it alone."""
-    graph = LayerGraph(model)
     pairs = []
-    for name in graph.order:
-        layer = graph.layers[name]
-        if not isinstance(layer, keras.layers.DepthwiseConv2D):
-            continue
-        cfg = layer.get_config()
-        if (
-            tuple(cfg["kernel_size"]) != (1, 1)
-            or tuple(cfg["strides"]) != (1, 1)
-            or cfg["use_bias"]
-            or cfg.get("depth_multiplier", 1) != 1
-            or cfg.get("activation") not in (None, "linear")
-        ):
-            continue
-        consumers = graph.consumers[name]
-        if len(consumers) != 1 or name in graph.output_layers:
-            continue
-        (nxt,) = consumers
-        if type(graph.layers[nxt]) is not keras.layers.Conv2D or graph.inputs[nxt] != [name]:
-            continue
-        pairs.append((name, nxt))
+    for dw, conv in depthwise_conv_pairs(LayerGraph(model)):
+        cfg = model.get_layer(dw).get_config()
+        if tuple(cfg["kernel_size"]) == (1, 1) and tuple(cfg["strides"]) == (1, 1) and not cfg["use_bias"]:
+            pairs.append((dw, conv))
     return pairs
 
 

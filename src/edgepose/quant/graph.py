@@ -94,6 +94,28 @@ class LayerGraph:
         return sorted(set(out), key=self.order.index)
 
 
+def depthwise_conv_pairs(graph: LayerGraph) -> list[tuple[str, str]]:
+    """(depthwise, conv) name pairs with nothing in between: a linear depthwise conv (multiplier
+    1, not a model output) whose only consumer is a Conv2D fed by it alone. A per-channel scale
+    can move from the depthwise output channels to the conv's input channels without changing
+    the function."""
+    pairs = []
+    for name in graph.order:
+        layer = graph.layers[name]
+        if not isinstance(layer, keras.layers.DepthwiseConv2D):
+            continue
+        cfg = layer.get_config()
+        if cfg.get("depth_multiplier", 1) != 1 or cfg.get("activation") not in (None, "linear"):
+            continue
+        consumers = graph.consumers[name]
+        if len(consumers) != 1 or name in graph.output_layers:
+            continue
+        (nxt,) = consumers
+        if type(graph.layers[nxt]) is keras.layers.Conv2D and graph.inputs[nxt] == [name]:
+            pairs.append((name, nxt))
+    return pairs
+
+
 def rebuild(
     model: keras.Model,
     *,

@@ -29,6 +29,8 @@ def test_default_output_name():
     path = default_output(config, get_format("tflite"), "int8")
     assert path == Path("runs/export/mobilenet_thin_368x432_s6_int8.tflite")
     assert default_output(config, get_format("saved_model"), "fp32").name == "mobilenet_thin_368x432_s6_fp32_saved_model"
+    # edgetpu and tflite int8 files differ (target metadata) and must not overwrite each other
+    assert default_output(config, get_format("edgetpu"), "int8").name == "mobilenet_thin_368x432_s6_int8_tpu.tflite"
 
 
 def test_unknown_format_suggests_the_close_one():

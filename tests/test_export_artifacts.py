@@ -100,9 +100,10 @@ def test_int8_finds_people(key, artifacts, photos):
     assert matched >= 0.2 * total, f"{key}: {matched}/{total} people matched at OKS >= 0.9"
 
 
-@pytest.mark.xfail(reason="int8 accuracy is edgepose.quant's open work: with fold + equalise + GPTQ, people at "
-                   "OKS >= 0.9 were 60 % (TFLite) and 55 % (OpenVINO) at 368x432 on the 55 coco_sample photos "
-                   "(docs/int8.md; AP 26.4 / 26.7 vs fp32 28.7); the goal is 90 %", strict=False)
+@pytest.mark.xfail(reason="not reached: through the shipped exports at 368x432 on the 55 coco_sample photos, "
+                   "37 % (LiteRT) and 35 % (OpenVINO) of fp32's 138 people match at OKS >= 0.9; rounding the two "
+                   "int8 outputs alone leaves 92 %, and each of the first 8 backbone activation tensors alone "
+                   "costs 4-25 points (docs/int8.md)", strict=False)
 @pytest.mark.parametrize("key", INT8)
 def test_int8_matches_fp32_people(key, artifacts, photos):
     """The goal: people found by the int8 model match the fp32 model's (OKS >= 0.9 for >= 90 %)."""

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.slow
 SIZE = (184, 216)
 #: Photos with several clearly visible people (coco_sample), for the int8-vs-fp32 comparison.
 PEOPLE_PHOTOS = ("000000093620.jpg", "000000129648.jpg", "000000260906.jpg", "000000444294.jpg", "000000078381.jpg")
-#: OKS at which an int8 person is "the same person" as an fp32 one (measured at 368x432 on
-#: coco_sample: 98 % of people reach 0.5, 81 % reach 0.8, 60 % reach 0.9).
+#: OKS at which an int8 person is "the same person" as an fp32 one. Measured through the shipped
+#: TFLite int8 export at 368x432 on all 55 coco_sample photos (138 fp32 people): 79 % reach 0.5,
+#: 54 % reach 0.8, 37 % reach 0.9 (the issue's bar, 90 % at 0.9, is tests/test_export_artifacts.py's
+#: xfail). These 5 photos of clearly visible people pass at 0.5 at 184x216.
 OKS_SAME_PERSON = 0.5
 #: Max |output difference| of an exact transform; measured ~8e-6 (368x432) on these photos.
 EXACT_TOL = 1e-4
@@ -113,13 +115,3 @@ def test_full_int8_tflite_finds_the_same_people(int8_people):
     frac, people = matched_fraction(ref, got, threshold=OKS_SAME_PERSON)
     assert people >= 10
     assert frac >= 0.9, f"only {frac:.0%} of {people} fp32 people found by int8 at OKS >= {OKS_SAME_PERSON}"
-
-
-@pytest.mark.xfail(reason="the issue's bar (OKS >= 0.9 for >= 90 % of people) is not reached yet: "
-                          "measured 60 % at 368x432 on coco_sample (docs/int8.md)", strict=False)
-def test_full_int8_tflite_keypoints_match_fp32(int8_people):
-    from edgepose.quant.harness import matched_fraction
-
-    ref, got = int8_people
-    frac, people = matched_fraction(ref, got, threshold=0.9)
-    assert frac >= 0.9, f"only {frac:.0%} of {people} fp32 people found by int8 at OKS >= 0.9"

@@ -98,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
         source = Path(args.model) if args.model else default_model_path()
         if not source.exists():
             raise EdgeposeError(f"{source}: no such model (run `edgepose import-tfpose` for the pretrained one)")
-        key = hashlib.sha256(f"{source.resolve()}:{source.stat().st_mtime_ns}".encode()).hexdigest()[:10]
+        from edgepose.export.source import recipe_id
+
+        # exports are reused while the model file and the export recipes are unchanged
+        key = hashlib.sha256(f"{source.resolve()}:{source.stat().st_mtime_ns}:{recipe_id()}".encode()).hexdigest()[:10]
         for k in stage_list:
             tag = f"{source.stem}_{size[0]}x{size[1]}_s{k or 'all'}_{key}"
             cache = Path(args.cache) if args.cache else cache_dir() / "bench"

@@ -102,11 +102,15 @@ def get_format(name: str) -> ExportFormat:
 
 def default_output(config: ModelConfig, fmt: ExportFormat, precision: str,
                    folder: Path = DEFAULT_EXPORT_DIR) -> Path:
-    """``folder/<preset>_<H>x<W>_s<stages>_<precision><suffix>``, e.g. mobilenet_thin_368x432_s6_int8.tflite."""
+    """``folder/<preset>_<H>x<W>_s<stages>_<precision><suffix>``, e.g. mobilenet_thin_368x432_s6_int8.tflite.
+
+    The edgetpu format adds ``_tpu`` (``..._int8_tpu.tflite``, compiled to ``..._int8_tpu_edgetpu.tflite``)
+    so that it does not overwrite the tflite int8 file, whose metadata differs."""
     if config.input_size is None:
         raise ValueError("exported models have a fixed input size; config.input_size is None")
     h, w = config.input_size
-    return Path(folder) / f"{config.preset}_{h}x{w}_s{config.stages}_{precision}{fmt.suffix}"
+    tag = "_tpu" if fmt.name == "edgetpu" else ""
+    return Path(folder) / f"{config.preset}_{h}x{w}_s{config.stages}_{precision}{tag}{fmt.suffix}"
 
 
 def formats_table() -> str:

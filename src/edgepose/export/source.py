@@ -50,6 +50,16 @@ def output_indices(model, config: ModelConfig) -> tuple[int, int]:
     )
 
 
+def recipe_id() -> str:
+    """What an export depends on besides the model file and the options: the edgepose version and
+    the int8 and fp16 preparation recipes. Caches of exported files key on it."""
+    from edgepose import __version__
+    from edgepose.quant.fp16 import RECIPE_VERSION as FP16_RECIPE
+    from edgepose.quant.prepare import RECIPE_VERSION as INT8_RECIPE
+
+    return f"edgepose {__version__}, int8 recipe {INT8_RECIPE}, fp16 recipe {FP16_RECIPE}"
+
+
 def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
     """The .keras file to export: ``model_path``, or the pretrained default; EdgeposeError if missing."""
     from edgepose.paths import resolve_model

@@ -423,7 +423,7 @@ def write_plot(rows: list[BenchRow], info: dict[str, Any], path: Path) -> bool:
         if r.stream_fps:
             ax.scatter(r.stream_fps, r.ap, facecolors="none", edgecolors=c, s=50, zorder=3)
             ax.plot([r.e2e_fps, r.stream_fps], [r.ap, r.ap], color=c, lw=0.8, alpha=0.6)
-        ax.annotate(r.label, (r.e2e_fps, r.ap), textcoords="offset points", xytext=(4, 5), fontsize=8)
+    _label_points(ax, fig, [(r.label, r.e2e_fps, r.ap) for r in pts])
     for r in rows:
         if r.format == "frozen_graph" and r.e2e_fps:
             ax.axvline(r.e2e_fps, color="k", ls="--", lw=0.8)
@@ -440,6 +440,25 @@ def write_plot(rows: list[BenchRow], info: dict[str, Any], path: Path) -> bool:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return True
+
+
+def _label_points(ax, fig, points: list[tuple[str, float, float]], fontsize: int = 8) -> None:
+    """Labels each (label, x, y) point, stacking a label upwards while it would overlap one
+    already placed (rows with the same AP and similar speed otherwise print on top of each other)."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for labels stacked above the top row
+    fig.canvas.draw()  # fixes the axis limits, so data -> pixel transforms are final
+    placed: list = []
+    renderer = fig.canvas.get_renderer()
+    for label, x, y in sorted(points, key=lambda p: (p[2], p[1])):
+        for step in range(12):
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 5 + 10 * step),
+                               fontsize=fontsize)
+            box = text.get_window_extent(renderer).expanded(1.02, 1.1)
+            if not any(box.overlaps(other) for other in placed) or step == 11:
+                break
+            text.remove()
+        placed.append(box)
 
 
 def backend_name(path: Path) -> str:

@@ -155,3 +155,14 @@ def test_cli_reports_errors_without_traceback(capsys):
     assert "allows int8" in capsys.readouterr().err
     assert main(["export", "--format", "tflite", "--size", "368x430"]) == 2
     assert "multiples of 8" in capsys.readouterr().err
+
+
+def test_cli_fp16_export_says_what_was_prepared(pretrained_path, tmp_path, capsys):
+    from edgepose.cli import main
+
+    out = tmp_path / "m16.tflite"
+    assert main(["export", "--format", "tflite", "--precision", "fp16", "--size", "96x112",
+                 "--model", str(pretrained_path), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rescale_depthwise_for_float16" in printed and out.exists()
+    assert read_config(out).quantization["prepare"]["exact"] is True

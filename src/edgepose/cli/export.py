@@ -71,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
           f"({result.size_bytes / 1e6:.2f} MB, {result.report.get('seconds', 0):.0f} s)")
     for f in result.files[1:]:
         print(f"  also wrote {f}")
+    steps = [s["step"] for s in result.config.quantization.get("prepare", {}).get("steps", [])]
     if result.precision == "int8":
-        steps = [s["step"] for s in result.config.quantization.get("prepare", {}).get("steps", [])]
         print(f"  int8 calibration: {result.config.quantization.get('calibration')}; "
               f"quantization-friendly preparation: {' + '.join(steps) if steps else 'none (--no-prepare)'}")
+    elif result.precision == "fp16":
+        print(f"  fp16 preparation (exact in float32, see docs/fp16.md): {' + '.join(steps) or 'none'}")
     if "edgetpu_summary" in result.report:
         print(result.report["edgetpu_summary"])
     return 0

@@ -92,15 +92,16 @@ def test_prepare_for_int8_signature(setup):
 def int8_people(setup, prepared):
     """(fp32 people, int8 people) per photo, from the prepared model's full-int8 TFLite."""
     from edgepose.decode import decode
-    from edgepose.quant.harness import EDGETPU_OPS, TFLiteBackend, tflite_int8, tflite_ops
+    from edgepose.quant.harness import EDGETPU_OPS, tflite_backend, tflite_int8, tflite_ops
 
     model, config, calibration, inputs = setup
     tfl = tflite_int8(prepared.model, calibration)
     # QUANTIZE: int8 -> int8 rescaling before the shared feature concat (Edge TPU maps it);
     # the converter adds it for the unprepared model too.
     assert tflite_ops(tfl) <= EDGETPU_OPS | {"QUANTIZE"}
-    backend = TFLiteBackend(tfl, config)
-    assert backend.inp["dtype"] == np.int8 and all(o["dtype"] == np.int8 for o in backend.outs)
+    backend = tflite_backend(tfl, config)
+    details = backend.interpreter.get_input_details() + backend.interpreter.get_output_details()
+    assert all(d["dtype"] == np.int8 for d in details) and backend.config.precision == "int8"
     hm_ref, paf_ref = (np.asarray(t) for t in model(inputs))
     hm_q, paf_q = backend.infer(inputs)
     ref = [decode(h, p) for h, p in zip(hm_ref, paf_ref)]

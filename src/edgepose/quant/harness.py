@@ -2,7 +2,9 @@
 
 Used by the tests and by ``python -m edgepose.quant.report``. The converters here mirror what an
 exporter does (full-int8 TFLite with int8 input/output and a representative dataset; NNCF
-post-training quantisation of the OpenVINO model); they are for measuring, not for shipping.
+post-training quantisation of the OpenVINO model); they are for measuring, not for shipping. The
+in-memory models run on edgepose's own runtime backends (``LiteRTBackend.from_bytes``,
+``OpenVINOBackend.from_model``), as exported files do.
 """
 
 from __future__ import annotations
@@ -42,12 +44,6 @@ def load_inputs(
     return np.stack(out)
 
 
-def _split_maps(outputs: list[np.ndarray], config: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(heatmaps, pafs) from a runtime's outputs in any order, told apart by channel count."""
-    by_channels = {o.shape[-1]: o for o in outputs}
-    return by_channels[config.num_heatmaps], by_channels[config.num_pafs]
-
-
 # --- TFLite ------------------------------------------------------------------------------------
 
 def frozen_function(model):
@@ -82,38 +78,11 @@ def tflite_ops(tflite_model: bytes) -> set[str]:
     return {op["op_name"] for op in interp._get_ops_details()}
 
 
-class TFLiteBackend(Backend):
-    """Runs a TFLite model (float or int8 input/output) with ai_edge_litert; float32 maps out."""
+def tflite_backend(tflite_model: bytes, config: ModelConfig):
+    """edgepose's LiteRT backend (1 thread) on an in-memory TFLite model; float32 maps out."""
+    from edgepose.runtime.litert_backend import LiteRTBackend
 
-    name = "litert"
-
-    def __init__(self, tflite_model: bytes, config: ModelConfig, *, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interp = Interpreter(model_content=tflite_model, num_threads=threads)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.outs = self.interp.get_output_details()
-        h, w = (int(v) for v in self.inp["shape"][1:3])
-        super().__init__(None, config.replace(input_size=(h, w), precision="int8"))
-
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        batch = self.check_input(batch)
-        results: list[list[np.ndarray]] = [[] for _ in self.outs]
-        for x in batch:
-            if self.inp["dtype"] != np.float32:
-                scale, zero = self.inp["quantization"]
-                info = np.iinfo(self.inp["dtype"])
-                x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.inp["dtype"])
-            self.interp.set_tensor(self.inp["index"], x[None])
-            self.interp.invoke()
-            for i, d in enumerate(self.outs):
-                y = self.interp.get_tensor(d["index"])[0]
-                if d["dtype"] != np.float32:
-                    scale, zero = d["quantization"]
-                    y = (y.astype(np.float32) - zero) * scale
-                results[i].append(y)
-        return _split_maps([np.stack(r) for r in results], self.config)
+    return LiteRTBackend.from_bytes(tflite_model, config, threads=1)
 
 
 # --- OpenVINO ----------------------------------------------------------------------------------
@@ -138,28 +107,12 @@ def openvino_int8(model, calibration: np.ndarray, **quantize_options):
     return nncf.quantize(ov_model, data, subset_size=len(calibration), **quantize_options)
 
 
-class OpenVINOBackend(Backend):
-    """Runs an in-memory ov.Model on CPU; float32 maps out."""
+def openvino_backend(ov_model, config: ModelConfig, *, precision: str = "int8"):
+    """edgepose's OpenVINO backend (CPU, 1 thread, OpenVINO's default inference precision) on an
+    in-memory ``openvino.Model``; float32 maps out."""
+    from edgepose.runtime.openvino_backend import OpenVINOBackend
 
-    name = "openvino"
-
-    def __init__(self, ov_model, config: ModelConfig, *, threads: int = 1, precision: str = "int8") -> None:
-        import openvino as ov
-
-        core = ov.Core()
-        self.compiled = core.compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads})
-        h, w = (int(v) for v in ov_model.inputs[0].get_partial_shape().to_shape()[1:3])
-        super().__init__(None, config.replace(input_size=(h, w), precision=precision))
-
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        batch = self.check_input(batch)
-        results = [[], []]
-        for x in batch:
-            out = self.compiled(x[None])
-            hm, paf = _split_maps([np.asarray(v) for v in out.values()], self.config)
-            results[0].append(hm[0])
-            results[1].append(paf[0])
-        return np.stack(results[0]), np.stack(results[1])
+    return OpenVINOBackend.from_model(ov_model, config.replace(precision=precision), inference_precision="auto")
 
 
 # --- Comparisons -------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for name in steps:
         m = models[name]
-        t = _row(name, H.TFLiteBackend(H.tflite_int8(m, calibration), config), ref, inputs)
-        o = _row(name, H.OpenVINOBackend(H.openvino_int8(m, calibration), config), ref, inputs)
+        t = _row(name, H.tflite_backend(H.tflite_int8(m, calibration), config), ref, inputs)
+        o = _row(name, H.openvino_backend(H.openvino_int8(m, calibration), config), ref, inputs)
         print(f"| {name} | {t['AP']:.1f} | {o['AP']:.1f} | {t['hm_mae']:.4f} / {o['hm_mae']:.4f} | "
               f"{t['oks90']:.0%} / {o['oks90']:.0%} of {t['people']} |", flush=True)
 

@@ -145,6 +145,21 @@ class LiteRTBackend(Backend):
         config = artifact_config(path, config)
         return cls(path, config, interpreter, shown, threads, delegates, stream_interpreters)
 
+    @classmethod
+    def from_bytes(cls, content: bytes, config: ModelConfig, *, threads: int = 1) -> "LiteRTBackend":
+        """A CPU interpreter on an in-memory flatbuffer (e.g. straight from a converter, before
+        any metadata is written); ``config`` describes the model (input size and precision are
+        taken from the flatbuffer)."""
+        require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=bytes(content), num_threads=int(threads))
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        h, w = (int(v) for v in detail["shape"][1:3])
+        precision = "int8" if np.issubdtype(detail["dtype"], np.integer) else config.precision
+        return cls(None, config.replace(input_size=(h, w), precision=precision), interpreter, "CPU", int(threads))
+
     @property
     def device(self) -> str:
         return self._device

@@ -71,6 +71,23 @@ def _ov_version() -> str:
         return "?"
 
 
+def compile_properties(config: ModelConfig, device: str, hint: str, threads: int | None,
+                       inference_precision: str | None) -> dict[str, Any]:
+    """``compile_model`` properties: the performance hint, the inference precision (default: f32
+    for fp32 models, OpenVINO's own choice otherwise) and, on a CPU, the thread count."""
+    props: dict[str, Any] = {"PERFORMANCE_HINT": hint}
+    if inference_precision is None:
+        inference_precision = "f32" if config.precision == "fp32" else "auto"
+    inference_precision = inference_precision.lower()
+    if inference_precision not in ("auto", "f32", "bf16", "f16"):
+        raise EdgeposeError(f"inference precision {inference_precision!r}: choose auto, f32, bf16 or f16")
+    if inference_precision != "auto":
+        props["INFERENCE_PRECISION_HINT"] = inference_precision
+    if threads and device.startswith("CPU"):
+        props["INFERENCE_NUM_THREADS"] = int(threads)
+    return props
+
+
 class OpenVINOBackend(Backend):
     """A compiled OpenVINO model on one device (sync ``infer`` and async ``infer_stream``)."""
 
@@ -133,16 +150,7 @@ class OpenVINOBackend(Backend):
         except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses
             raise runtime_error(path, cls.name, e) from None
         config = artifact_config(path, config)
-        props: dict[str, Any] = {"PERFORMANCE_HINT": hint}
-        if inference_precision is None:
-            inference_precision = "f32" if config.precision == "fp32" else "auto"
-        inference_precision = inference_precision.lower()
-        if inference_precision not in ("auto", "f32", "bf16", "f16"):
-            raise EdgeposeError(f"inference precision {inference_precision!r}: choose auto, f32, bf16 or f16")
-        if inference_precision != "auto":
-            props["INFERENCE_PRECISION_HINT"] = inference_precision
-        if threads and device.startswith("CPU"):
-            props["INFERENCE_NUM_THREADS"] = int(threads)
+        props = compile_properties(config, device, hint, threads, inference_precision)
         if cache_dir:
             props["CACHE_DIR"] = str(cache_dir)
         try:
@@ -157,6 +165,18 @@ class OpenVINOBackend(Backend):
             return core.compile_model(model, device, {**props, "PERFORMANCE_HINT": h})
 
         return cls(path, config, compiled, device, hint, threads, stream_hint, compile_again)
+
+    @classmethod
+    def from_model(cls, model: Any, config: ModelConfig, *, device: str = "CPU", hint: str = "LATENCY",
+                   threads: int | None = 1, inference_precision: str | None = None) -> "OpenVINOBackend":
+        """Compiles an in-memory ``openvino.Model`` (e.g. straight from ``nncf.quantize``);
+        ``config`` describes it (the input size is taken from the model)."""
+        ov = require("openvino", "openvino", "OpenVINO models (.xml)")
+        core = ov.Core()
+        h, w = (int(v) for v in model.inputs[0].get_partial_shape().to_shape()[1:3])
+        config = config.replace(input_size=(h, w))
+        props = compile_properties(config, device, hint.upper(), threads, inference_precision)
+        return cls(None, config, core.compile_model(model, device, props), device, hint.upper(), threads)
 
     @property
     def device(self) -> str:

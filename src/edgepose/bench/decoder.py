@@ -59,33 +59,25 @@ def cache_maps(setting: str, images: list[Path] | None = None) -> Path:
     if not todo:
         return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    import tensorflow as tf
+    from edgepose.runtime.tensorflow_backend import TensorFlowBackend
 
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(tfpose_graph_path().read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.import_graph_def(graph_def, name="")
-    sess = tf.compat.v1.Session(graph=graph)
-    inp = graph.get_tensor_by_name("image:0")
-    outp = graph.get_tensor_by_name("Openpose/concat_stage7:0")
+    graph = TensorFlowBackend.load(tfpose_graph_path(), config=ModelConfig())
     cfg = ModelConfig()
     for path in todo:
         img = cv2.imread(str(path))
         x, lb = letterbox(img, input_size_for(img.shape[:2], setting), cfg)
-        out = sess.run(outp, {inp: x[None]})[0]
+        heatmaps, pafs = graph.infer(x[None])
         tmp = out_dir / f".{path.stem}.part.npz"
         np.savez(
             tmp,
-            heatmaps=out[..., :19].astype(np.float32),
-            pafs=out[..., 19:].astype(np.float32),
+            heatmaps=heatmaps[0].astype(np.float32),
+            pafs=pafs[0].astype(np.float32),
             scale=lb.scale,
             image_size=lb.image_size,
             input_size=lb.input_size,
             content_size=lb.content_size,
         )
         os.replace(tmp, out_dir / f"{path.stem}.npz")
-    sess.close()
     return out_dir
 
 

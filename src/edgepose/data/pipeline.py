@@ -144,6 +144,26 @@ class CocoSampler:
         return img, hm, paf, mask
 
 
+def sample_table(num_items: int, steps: int, batch_size: int, seed: int, epochs: Sequence[int],
+                 start_step: int, shuffle: bool) -> np.ndarray:
+    """int64 [M, 3] rows (item index, epoch, position in the epoch) of every sample to make, epoch
+    after epoch; the first ``start_step`` batches of the first epoch are left out (resuming)."""
+    rows = []
+    for i, e in enumerate(epochs):
+        order = epoch_order(num_items, steps, batch_size, seed, e, shuffle)
+        first = start_step * batch_size if i == 0 else 0
+        rows.append(np.stack([order, np.full_like(order, e), np.arange(len(order))], axis=1)[first:])
+    return np.concatenate(rows).astype(np.int64)
+
+
+def _samples(table: np.ndarray, make, parallel: int | None) -> tf.data.Dataset:
+    """``make`` mapped over the rows of ``table``, deterministically, in parallel."""
+    opts = tf.data.Options()
+    opts.deterministic = True
+    ds = tf.data.Dataset.from_tensor_slices(table).with_options(opts)
+    return ds.map(make, num_parallel_calls=parallel or _default_parallel(), deterministic=True)
+
+
 def _default_parallel() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -175,13 +195,7 @@ def coco_dataset(
     steps = steps_per_epoch(n, batch_size, steps)
     cache_images = n <= 2000 if cache_images is None else cache_images
     sampler = CocoSampler(coco, config, data, cache_images)
-    rows = []
-    for i, e in enumerate(epochs):
-        order = epoch_order(n, steps, batch_size, data.seed, e, shuffle)
-        pos = np.arange(len(order))
-        first = start_step * batch_size if i == 0 else 0
-        rows.append(np.stack([order, np.full_like(order, e), pos], axis=1)[first:])
-    table = np.concatenate(rows).astype(np.int64)
+    table = sample_table(n, steps, batch_size, data.seed, epochs, start_step, shuffle)
     h, w = data.input_size
     mh, mw = sampler.map_hw
     nh, npaf = config.num_heatmaps, config.num_pafs
@@ -206,10 +220,7 @@ def coco_dataset(
         targets = (hm * hm_mask, paf * paf_mask) * stages
         return {"image": img, "paf_mask": paf_mask, "heatmap_mask": hm_mask}, targets
 
-    opts = tf.data.Options()
-    opts.deterministic = True
-    ds = tf.data.Dataset.from_tensor_slices(table).with_options(opts)
-    ds = ds.map(tf_make, num_parallel_calls=parallel or _default_parallel(), deterministic=True)
+    ds = _samples(table, tf_make, parallel)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(to_model, num_parallel_calls=1)
     return ds.prefetch(2)
@@ -250,12 +261,7 @@ def image_dataset(
     n = len(paths)
     steps = steps_per_epoch(n, batch_size, steps)
     sampler = ImageSampler(paths, config, data, n <= 2000 if cache_images is None else cache_images)
-    rows = []
-    for i, e in enumerate(epochs):
-        order = epoch_order(n, steps, batch_size, data.seed, e, shuffle)
-        first = start_step * batch_size if i == 0 else 0
-        rows.append(np.stack([order, np.full_like(order, e), np.arange(len(order))], axis=1)[first:])
-    table = np.concatenate(rows).astype(np.int64)
+    table = sample_table(n, steps, batch_size, data.seed, epochs, start_step, shuffle)
     h, w = data.input_size
 
     def tf_make(row: tf.Tensor) -> tf.Tensor:
@@ -265,8 +271,5 @@ def image_dataset(
         img.set_shape((h, w, 3))
         return img
 
-    opts = tf.data.Options()
-    opts.deterministic = True
-    ds = tf.data.Dataset.from_tensor_slices(table).with_options(opts)
-    ds = ds.map(tf_make, num_parallel_calls=parallel or _default_parallel(), deterministic=True)
+    ds = _samples(table, tf_make, parallel)
     return ds.batch(batch_size, drop_remainder=True).prefetch(2)

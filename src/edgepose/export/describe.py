@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepose.errors import EdgeposeError, require
-from edgepose.export.metadata import artifact_kind, read_config
+from edgepose.artifact import artifact_kind, read_config
 
 
 def _tensor(name: str, shape, dtype: str, scale: float | None = None, zero_point: int | None = None) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def _tensor(name: str, shape, dtype: str, scale: float | None = None, zero_point
 
 def _describe_tflite(path: Path) -> dict[str, Any]:
     from edgepose.export.edgetpu import _type_names, op_views
-    from edgepose.export.metadata import read_tflite_metadata, tflite_schema
+    from edgepose.artifact import read_tflite_metadata, tflite_schema
 
     data = path.read_bytes()
     model = tflite_schema().ModelT.InitFromPackedBuf(bytearray(data), 0)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from edgepose.config import ModelConfig
-from edgepose.export.metadata import tflite_schema
+from edgepose.artifact import tflite_schema
 from edgepose.io_utils import write_atomic
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgepose.config import ModelConfig
-from edgepose.export.metadata import embed_tflite, tflite_schema
+from edgepose.artifact import tflite_schema
+from edgepose.export.metadata import embed_tflite
 from edgepose.io_utils import write_atomic
 
 if TYPE_CHECKING:

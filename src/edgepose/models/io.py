@@ -13,10 +13,11 @@ from typing import Any
 
 import keras
 
+from edgepose.artifact import KERAS_CONFIG_MEMBER, read_keras_config
 from edgepose.config import ModelConfig
 from edgepose.io_utils import atomic_path
 
-CONFIG_MEMBER = "edgepose_config.json"
+CONFIG_MEMBER = KERAS_CONFIG_MEMBER
 _AS_SAVED: Any = object()  # "keep what the file says" marker for load_keras arguments
 
 
@@ -35,28 +36,9 @@ def save_keras(model: keras.Model, config: ModelConfig, path: str | os.PathLike)
 def read_config(path: str | os.PathLike) -> ModelConfig:
     """The ModelConfig stored in an edgepose ``.keras`` file, without loading the model.
 
-    Raises ValueError for a missing, corrupt or non-edgepose file.
+    Raises ValueError for a missing, corrupt or non-edgepose file (``edgepose.artifact.read_keras_config``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no model file at {path}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a .keras model file (not a zip archive: corrupt or another format)")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            text = zf.read(CONFIG_MEMBER) if CONFIG_MEMBER in names else None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ValueError(f"{path}: corrupt model file ({e})") from e
-    if text is None:
-        raise ValueError(
-            f"{path} is not an edgepose model: it has no {CONFIG_MEMBER} "
-            "(save models with edgepose.models.save_keras)"
-        )
-    try:
-        return ModelConfig.from_json(text)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{path}: unreadable edgepose model config ({e})") from e
+    return read_keras_config(path)
 
 
 def transfer_weights(src: keras.Model, dst: keras.Model, *, strict: bool = True) -> list[str]:

@@ -6,8 +6,9 @@
 
 Modules: ``graph`` (layer graph and rebuild), ``fold`` (1x1 depthwise folding), ``stats``
 (per-channel activation ranges), ``equalize`` (range equalisation), ``prepare`` (the int8
-recipe), ``fp16`` (depthwise rescaling for float16), ``harness`` (convert, run and compare int8
-models; used by tests and ``report``).
+recipe), ``fp16`` (depthwise rescaling for float16). The experiments that convert, run and compare
+int8 models on the runtime backends live above runtime, in ``edgepose.bench.quant_harness`` and
+``edgepose.bench.quant_report``; nothing in ``quant`` imports ``runtime``.
 """
 
 from edgepose.quant.fp16 import prepare_for_fp16

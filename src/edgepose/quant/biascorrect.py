@@ -112,7 +112,7 @@ def bias_correct(
     iterations remove what is left of the shift instead of chasing their own corrections.
 
     convert: makes the full-int8 TFLite of a Keras model from calibration inputs (as
-        ``harness.tflite_int8``); the corrections are measured on the first ``images``
+        ``edgepose.bench.quant_harness.tflite_int8``); the corrections are measured on the first ``images``
         calibration inputs and the model is converted with all of them.
     damping: fraction of the measured shift removed per iteration (1 = all of it).
     """

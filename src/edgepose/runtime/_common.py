@@ -23,12 +23,8 @@ def artifact_config(path: Path, config: ModelConfig | None = None) -> ModelConfi
     """
     if config is not None:
         return config
-    try:
-        from edgepose.export.metadata import read_config
-    except ImportError:  # exporters not installed in this build
-        raise EdgeposeError(
-            f"{path}: cannot read the model's edgepose metadata (edgepose.export.metadata is missing)"
-        ) from None
+    from edgepose.artifact import read_config
+
     try:
         return read_config(path)
     except EdgeposeError:

@@ -1,6 +1,6 @@
 """The int8 table of docs/int8.md: COCO AP of each preparation step, TFLite and OpenVINO int8.
 
-    python -m edgepose.quant.report --size 368x432 [--steps naive,fold_eq,gptq,bias,distill]
+    python -m edgepose.bench.quant_report --size 368x432 [--steps naive,fold_eq,gptq,bias,distill]
 
 For every step: the prepared Keras model, its full-int8 TFLite (int8 in/out, representative
 dataset = the calibration photos) and its NNCF int8 OpenVINO model, each run on coco_sample and
@@ -25,7 +25,7 @@ STEPS = ("naive", "fold_eq", "gptq", "bias", "distill")
 
 
 def _row(name, backend, ref, inputs) -> dict:
-    from edgepose.quant.harness import coco_ap, maps, matched_fraction
+    from edgepose.bench.quant_harness import coco_ap, maps, matched_fraction
 
     ap, poses = coco_ap(backend, SHARED / "coco_sample" / "images", SHARED / "coco_sample" / "person_keypoints.json")
     hm, _ = maps(backend, inputs[:12])
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from edgepose.estimator import parse_size
     from edgepose.models import load_keras
     from edgepose.paths import default_model_path
-    from edgepose.quant import harness as H
+    from edgepose.bench import quant_harness as H
     from edgepose.quant.prepare import prepare
     from edgepose.runtime.keras_backend import KerasBackend
 

@@ -1,6 +1,6 @@
 """Measuring int8 models: convert (TFLite full-int8, OpenVINO via NNCF), run, compare with fp32.
 
-Used by the tests and by ``python -m edgepose.quant.report``. The converters here mirror what an
+Used by the tests and by ``python -m edgepose.bench.quant_report``. The converters here mirror what an
 exporter does (full-int8 TFLite with int8 input/output and a representative dataset; NNCF
 post-training quantisation of the OpenVINO model); they are for measuring, not for shipping. The
 in-memory models run on edgepose's own runtime backends (``LiteRTBackend.from_bytes``,

@@ -29,3 +29,40 @@ def require(module: str, extra: str, what: str = ""):
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingDependencyError(module.split(".")[0], extra, what) from e
+
+
+#: top-level module -> the extra of ``pip install 'edgepose[EXTRA]'`` that brings it
+EXTRA_OF_MODULE = {
+    "tensorflow": "tf", "keras": "tf", "pycocotools": "eval",
+    "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "litert",
+    "onnxruntime": "onnx", "onnx": "onnx", "tf2onnx": "onnx",
+    "matplotlib": "plot", "skimage": "demo",
+}
+
+
+def extra_for_module(module: str) -> str | None:
+    """The extra that installs ``module`` (a top-level import name), from the table above or else from
+    edgepose's own package metadata (extras other features declare); None if none does."""
+    import re
+    from importlib import metadata
+
+    top = module.split(".")[0]
+    if top in EXTRA_OF_MODULE:
+        return EXTRA_OF_MODULE[top]
+    want = re.sub(r"[-_.]+", "-", top).lower()
+    try:
+        requirements = metadata.requires("edgepose") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for req in requirements:
+        name = re.split(r"[\s\[<>=!~;(]", req, maxsplit=1)[0]
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+        if extra and re.sub(r"[-_.]+", "-", name).lower() == want:
+            return extra.group(1)
+    return None
+
+
+def missing_module_error(e: ModuleNotFoundError, what: str = "") -> EdgeposeError | None:
+    """A ``MissingDependencyError`` for an import of an optional package that failed, else None."""
+    extra = extra_for_module(e.name or "") if e.name else None
+    return MissingDependencyError(e.name.split(".")[0], extra, what) if extra else None

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
+    parser.add_argument("--offline", action="store_true", help="never download the pretrained weights (the same as "
+                        "EDGEPOSE_OFFLINE=1); a missing model then prints the manual steps")
     sub = parser.add_subparsers(dest="mode", metavar="MODE")
     for mode, module in COMMANDS.items():
         importlib.import_module(f"edgepose.cli.{module}").add_parser(sub, mode)
@@ -66,10 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.mode:
         parser.print_help()
         return 2
+    if args.offline:
+        os.environ["EDGEPOSE_OFFLINE"] = "1"
     try:
         return int(args.run(args) or 0)
     except EdgeposeError as e:
         print(f"edgepose {args.mode}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional package this mode needs: name the extra, no traceback
+        from edgepose.errors import missing_module_error
+
+        error = missing_module_error(e, f"edgepose {args.mode}")
+        if error is None:
+            raise
+        print(f"edgepose {args.mode}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

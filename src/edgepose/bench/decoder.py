@@ -304,20 +304,26 @@ def worst_case_rows(repeats: int, uncapped: bool) -> list[tuple[str, str, dict[s
     return rows
 
 
-def print_worst_case(rows: list[tuple[str, str, dict[str, float]]]) -> None:
-    head = f"{'maps (h x w)':<26} {'caps':<13} {'wall ms':>8} {'CPU ms':>7} {'extra MB':>8} {'people':>6}"
+def _print_block(head: str, lines: list[str]) -> None:
+    """A header line, a rule as wide, then the lines."""
     print(head)
     print("-" * len(head))
-    for maps, caps, r in rows:
-        print(f"{maps:<26} {caps:<13} {r['wall']:8.1f} {r['cpu']:7.1f} {r['mb']:8.1f} {r['people']:6d}")
+    print("\n".join(lines))
+
+
+def print_worst_case(rows: list[tuple[str, str, dict[str, float]]]) -> None:
+    _print_block(
+        f"{'maps (h x w)':<26} {'caps':<13} {'wall ms':>8} {'CPU ms':>7} {'extra MB':>8} {'people':>6}",
+        [f"{maps:<26} {caps:<13} {r['wall']:8.1f} {r['cpu']:7.1f} {r['mb']:8.1f} {r['people']:6d}"
+         for maps, caps, r in rows],
+    )
 
 
 def print_caps(rows: list[tuple[str, str, dict[str, float]]]) -> None:
-    head = f"{'photos':<16} {'caps':<16} {'AP':>6} {'AR':>6} {'people':>6}"
-    print(head)
-    print("-" * len(head))
-    for photos, caps, r in rows:
-        print(f"{photos:<16} {caps:<16} {r['AP']:6.2f} {r['AR']:6.2f} {r['people']:6d}")
+    _print_block(
+        f"{'photos':<16} {'caps':<16} {'AP':>6} {'AR':>6} {'people':>6}",
+        [f"{photos:<16} {caps:<16} {r['AP']:6.2f} {r['AR']:6.2f} {r['people']:6d}" for photos, caps, r in rows],
+    )
 
 
 def _fmt_config(config: DecoderConfig) -> str:
@@ -373,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worst-case", action="store_true",
                     help="only the worst-case rows: noise / non-finite maps up to 200x200 with the default caps")
     ap.add_argument("--uncapped", action="store_true",
-                    help="with --worst-case: also noise at 46x54 without caps (about 0.5 s and 120 MB)")
+                    help="with --worst-case: also noise at 46x54 without caps (seconds and ~150 MB)")
     ap.add_argument("--caps", action="store_true",
                     help="only the caps' effect on AP: the default model's maps (432 tall) of the tuning and "
                     "evaluation parts of coco_sample and of the OCHuman photos, per caps setting")

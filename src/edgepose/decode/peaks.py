@@ -104,8 +104,9 @@ def _refine(hm: np.ndarray, yy: np.ndarray, xx: np.ndarray, kk: np.ndarray, meth
             # Vertex of the parabola through (-1, lo), (0, c), (1, hi).
             den = lo - 2 * c + hi
             d = np.where(den < -1e-9, 0.5 * (lo - hi) / np.where(den < -1e-9, den, -1.0), 0.0)
-        # Huge values can overflow to inf/nan: no offset then.
-        off[ok, axis] = np.clip(np.nan_to_num(d, nan=0.0), -0.5, 0.5)
+        d = np.clip(d, -0.5, 0.5)
+        d[d != d] = 0.0  # NaN from values so huge that they overflow: no offset
+        off[ok, axis] = d
     return off
 
 

@@ -16,11 +16,14 @@ class Pose:
     keypoints: float32 [K, 3] as x, y in original-image pixels and score in 0..1, K = 18 for
         COCO-18; a part that was not found is (0, 0, 0).
     score: person score in 0..1 (mean of its part and limb scores, OpenPose style).
+    track_id: the person's identity across the frames of a video (``edgepose.track``), None on
+        single images and untracked video.
     """
 
     keypoints: np.ndarray
     score: float
     skeleton: Skeleton = COCO18
+    track_id: int | None = None
 
     def __post_init__(self) -> None:
         kp = np.asarray(self.keypoints, dtype=np.float32)
@@ -65,11 +68,14 @@ class Pose:
 
     def to_openpose(self) -> dict:
         """One entry of OpenPose's ``people`` list: ``pose_keypoints_2d`` as flat x, y, c."""
-        return {"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in self.keypoints.ravel()]}
+        pid = -1 if self.track_id is None else int(self.track_id)
+        return {"person_id": [pid], "pose_keypoints_2d": [round(float(v), 3) for v in self.keypoints.ravel()]}
 
     def to_dict(self) -> dict:
         names = self.skeleton.parts
+        tracked = {} if self.track_id is None else {"track_id": int(self.track_id)}
         return {
+            **tracked,
             "score": round(float(self.score), 5),
             "keypoints": {
                 names[i]: [round(float(x), 2), round(float(y), 2), round(float(s), 4)]

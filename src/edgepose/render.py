@@ -8,8 +8,19 @@ import numpy as np
 from edgepose.pose import Pose
 
 
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """A BGR colour for one track ID: well apart for neighbouring IDs (golden-ratio hues)."""
+    hue = int((track_id * 0.618033988749895 % 1.0) * 180)
+    hsv = np.array([[[hue, 220, 255]]], np.uint8)
+    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+
+
 def draw_poses(image: np.ndarray, poses: list[Pose], thickness: int | None = None) -> np.ndarray:
-    """Returns a copy of a BGR image with each person's limbs and keypoints drawn."""
+    """Returns a copy of a BGR image with each person's limbs and keypoints drawn.
+
+    A tracked person (``track_id`` set) is drawn in one colour per ID, with the ID written above
+    its head; untracked people get OpenPose's per-limb colours.
+    """
     out = image.copy()
     if not poses:
         return out
@@ -18,13 +29,21 @@ def draw_poses(image: np.ndarray, poses: list[Pose], thickness: int | None = Non
     for pose in poses:
         sk = pose.skeleton
         kp = pose.keypoints
+        own = None if pose.track_id is None else track_color(pose.track_id)
         for li, (a, b) in enumerate(sk.limbs[: sk.render_limbs]):
             if kp[a, 2] > 0 and kp[b, 2] > 0:
-                color = sk.colors[li % len(sk.colors)][::-1]
+                color = own or sk.colors[li % len(sk.colors)][::-1]
                 pa = tuple(int(round(v)) for v in kp[a, :2])
                 pb = tuple(int(round(v)) for v in kp[b, :2])
                 cv2.line(overlay, pa, pb, color, t + 1, cv2.LINE_AA)
         for i, (x, y, s) in enumerate(kp):
             if s > 0:
-                cv2.circle(overlay, (int(round(x)), int(round(y))), t + 1, sk.colors[i % len(sk.colors)][::-1], -1, cv2.LINE_AA)
+                cv2.circle(overlay, (int(round(x)), int(round(y))), t + 1, own or sk.colors[i % len(sk.colors)][::-1],
+                           -1, cv2.LINE_AA)
+        if own is not None and pose.found.any():
+            x, y, _, _ = pose.bbox()
+            scale = t / 4
+            org = (int(x), max(int(y) - 3 * t, int(12 * scale) + 2))
+            cv2.putText(overlay, f"#{pose.track_id}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), t + 2, cv2.LINE_AA)
+            cv2.putText(overlay, f"#{pose.track_id}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, own, max(1, t - 1), cv2.LINE_AA)
     return cv2.addWeighted(overlay, 0.8, out, 0.2, 0)

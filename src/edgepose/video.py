@@ -11,7 +11,8 @@ Inference of frame t+1 runs while frame t is decoded and drawn: on OpenVINO thro
 runtime releases the GIL while it computes). Queues are bounded, so memory stays constant for
 any length of video; per-frame JSON is streamed to disk; output files appear whole or not at all.
 
-    summary = process_video(est, "clip.mp4", Path("out.mp4"), Path("out.json"))
+    summary = process_video(est, "clip.mp4", Path("out.mp4"), Path("out.json"), tracker=Tracker())
+    summary = process_sequence(est, "frames/", Path("out.mp4"), Path("out.json"), fps=30)
     for frame, pred in stream_predictions(est, frames):  ...   # any iterable of BGR frames
 """
 
@@ -189,22 +190,77 @@ def sync_predictions(estimator: Any, frames: Iterable[np.ndarray]) -> Iterator[t
 
 
 class _Frames:
-    """Frames of an opened capture; counts them and stops cleanly on Ctrl-C for a camera."""
+    """Frames of an opened capture; counts them, notes each one's index and time in ``meta`` (read
+    by the main thread in the same order) and stops cleanly on Ctrl-C for a camera.
 
-    def __init__(self, cap: "cv2.VideoCapture", camera: bool, max_frames: int | None) -> None:
+    A file's frame i is at i / fps seconds; a camera's frames are timed by the clock as read.
+    """
+
+    def __init__(self, cap: "cv2.VideoCapture", camera: bool, max_frames: int | None, fps: float = 25.0) -> None:
         self.cap = cap
         self.camera = camera
         self.max_frames = max_frames
+        self.fps = fps
         self.count = 0
         self.stop = threading.Event()
+        self.meta: collections.deque[dict] = collections.deque()
+        self.failed: list[tuple[str, str]] = []
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        t0 = None
         while not self.stop.is_set() and (self.max_frames is None or self.count < self.max_frames):
             ok, frame = self.cap.read()
             if not ok or frame is None:
                 return
+            now = time.perf_counter()
+            t0 = now if t0 is None else t0
+            self.meta.append({"frame": self.count,
+                              "time_s": round(now - t0 if self.camera else self.count / self.fps, 4)})
             self.count += 1
             yield frame
+
+
+class _SequenceFrames(_Frames):
+    """The image files of a folder, in name order, as the frames of a video at ``fps``.
+
+    Files that cannot be read are skipped and listed in ``failed``; frame i (counting skipped
+    ones) is at i / fps seconds.
+    """
+
+    def __init__(self, files: list[Path], fps: float, max_frames: int | None) -> None:
+        super().__init__(None, False, max_frames, fps)
+        self.files = files
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        from edgepose.image_io import read_image
+
+        for i, path in enumerate(self.files):
+            if self.stop.is_set() or (self.max_frames is not None and self.count >= self.max_frames):
+                return
+            try:
+                frame = read_image(path)
+            except EdgeposeError as e:
+                self.failed.append((str(path), str(e).removeprefix(f"{path}: ")))
+                continue
+            self.meta.append({"frame": i, "time_s": round(i / self.fps, 4), "image": path.name})
+            self.count += 1
+            yield frame
+
+
+def sequence_files(folder: str | Path) -> list[Path]:
+    """The image files of a folder in natural name order (frame_2 before frame_10)."""
+    from edgepose.image_io import IMAGE_SUFFIXES
+
+    def key(p: Path) -> list:
+        return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EdgeposeError(f"{folder}: --sequence needs a folder of frames")
+    files = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=key)
+    if not files:
+        raise EdgeposeError(f"{folder}: the folder holds no image files")
+    return files
 
 
 class _VideoSink:
@@ -229,7 +285,10 @@ class _VideoSink:
                     writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                     if not writer.isOpened():
                         raise EdgeposeError(f"{self.path}: OpenCV cannot write an mp4v video here")
-                writer.write(draw_poses(frame, poses))
+                drawn = draw_poses(frame, poses)
+                if drawn.shape[:2] != (h, w):  # a sequence's frames may differ in size
+                    drawn = cv2.resize(drawn, (w, h), interpolation=cv2.INTER_AREA)
+                writer.write(drawn)
         finally:
             if writer is not None:
                 writer.release()
@@ -286,20 +345,20 @@ class _JsonFrames:
 
 def process_video(estimator: Any, source: str | Path | int, video_out: Path | None, json_out: Path | None, *,
                   render: bool = True, progress: bool = True, stream: bool = True,
-                  max_frames: int | None = None) -> dict:
+                  max_frames: int | None = None, tracker: Any | None = None) -> dict:
     """Runs ``estimator`` on every frame of a video file or camera; writes the annotated video
     (mp4v) and the per-frame JSON, each atomically.
 
     source: a video file, or a camera as ``0`` / ``"camera:0"``. stream: overlap reading,
     inference and decoding (False: one frame after the other). max_frames: stop after this many
-    (a camera otherwise runs until Ctrl-C, which ends it cleanly).
-    Returns {"frames": n, "people": total, "fps": frames per second end to end, "mode": ...}.
-    Raises EdgeposeError for a source that cannot be opened or yields no frame.
+    (a camera otherwise runs until Ctrl-C, which ends it cleanly). tracker: an
+    ``edgepose.track.Tracker`` (or anything with ``update(poses, time_s) -> poses``) run on each
+    frame's poses, in order: people then carry a ``track_id``.
+    The JSON holds per frame its index, ``time_s`` (seconds into the source) and people, and at
+    the end ``source_fps`` (the video's own rate) and ``processing_fps`` (frames processed per second).
+    Returns {"frames": n, "people": total, "fps": processing frames per second, "source_fps": ...,
+    "mode": ...}. Raises EdgeposeError for a source that cannot be opened or yields no frame.
     """
-    from tqdm import tqdm
-
-    from edgepose.estimator import Prediction  # noqa: F401 - documents the type yielded below
-
     src = parse_source(source)
     camera = isinstance(src, int)
     name = f"camera:{src}" if camera else str(src)
@@ -307,12 +366,48 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
     fps_in = cap.get(cv2.CAP_PROP_FPS)
     fps_in = fps_in if fps_in and 1.0 <= fps_in <= 240.0 else 25.0
     total = None if camera else (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None)
-    frames = _Frames(cap, camera, max_frames)
+    frames = _Frames(cap, camera, max_frames, fps_in)
+    try:
+        summary = _process(estimator, frames, name, source_name(src), fps_in, total, video_out, json_out,
+                           render=render, progress=progress, stream=stream, max_frames=max_frames, tracker=tracker,
+                           camera=camera)
+    finally:
+        cap.release()
+    done = summary["frames"]
+    if total and done < total and max_frames is None:
+        print(f"warning: {name}: the video ended early ({done} of {total} frames readable); "
+              "results cover the frames read", file=sys.stderr)
+    return summary
+
+
+def process_sequence(estimator: Any, folder: str | Path, video_out: Path | None, json_out: Path | None, *,
+                     fps: float = 25.0, render: bool = True, progress: bool = True, stream: bool = True,
+                     max_frames: int | None = None, tracker: Any | None = None) -> dict:
+    """``process_video`` for a folder of frames (a camera's image dump): its image files in natural
+    name order are the frames of a video at ``fps``. Unreadable files are skipped; the summary's
+    ``"failed"`` lists them as (file, why), and the JSON names each frame's ``image``.
+    """
+    if fps <= 0:
+        raise EdgeposeError(f"the frame rate must be positive, got {fps}")
+    files = sequence_files(folder)
+    frames = _SequenceFrames(files, fps, max_frames)
+    summary = _process(estimator, frames, str(folder), Path(folder).name, fps, len(files), video_out, json_out,
+                       render=render, progress=progress, stream=stream, max_frames=max_frames, tracker=tracker,
+                       camera=False)
+    summary["failed"] = list(frames.failed)
+    return summary
+
+
+def _process(estimator: Any, frames: _Frames, name: str, label: str, fps_in: float, total: int | None,
+             video_out: Path | None, json_out: Path | None, *, render: bool, progress: bool, stream: bool,
+             max_frames: int | None, tracker: Any | None, camera: bool) -> dict:
+    """The loop of ``process_video`` and ``process_sequence``: frames -> poses -> video + JSON."""
+    from tqdm import tqdm
+
     people = 0
     done = 0
     recent: collections.deque[float] = collections.deque(maxlen=30)
     with contextlib.ExitStack() as stack:
-        stack.callback(cap.release)
         sink = None
         if render and video_out is not None:
             tmp_video = stack.enter_context(atomic_path(video_out))
@@ -322,19 +417,25 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
             tmp_json = stack.enter_context(atomic_path(json_out))
             jframes = _JsonFrames(stack.enter_context(open(tmp_json, "w")), name)
         bar = stack.enter_context(tqdm(total=total if max_frames is None else min(total or max_frames, max_frames),
-                                       desc=source_name(src), unit="frame", disable=not progress,
+                                       desc=label, unit="frame", disable=not progress,
                                        file=sys.stderr, leave=False))
         run = stream_predictions(estimator, frames) if stream else sync_predictions(estimator, frames)
         t0 = time.perf_counter()
         try:
             try:
                 for frame, pred in run:
-                    people += len(pred.poses)
+                    meta = frames.meta.popleft()
+                    poses, timings = pred.poses, dict(pred.timings_ms)
+                    if tracker is not None:
+                        t_track = time.perf_counter()
+                        poses = tracker.update(poses, time_s=meta["time_s"])
+                        timings["track"] = (time.perf_counter() - t_track) * 1e3
+                    people += len(poses)
                     if jframes is not None:
-                        jframes.add({"frame": done, "timings_ms": {k: round(v, 2) for k, v in pred.timings_ms.items()},
-                                     "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses]})
+                        jframes.add({**meta, "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+                                     "people": [{**p.to_dict(), **p.to_openpose()} for p in poses]})
                     if sink is not None:
-                        sink.write(frame, pred.poses)
+                        sink.write(frame, poses)
                     done += 1
                     now = time.perf_counter()
                     recent.append(now)
@@ -349,19 +450,24 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
                 if hasattr(run, "close"):
                     run.close()
             if done == 0:
-                raise EdgeposeError(f"{name}: no frame could be read from the video"
-                                    + (" (is the camera in use?)" if camera else " (corrupt or unsupported codec)"))
+                raise EdgeposeError(f"{name}: no frame could be read"
+                                    + (" (is the camera in use?)" if camera else
+                                       " from the video (corrupt or unsupported codec)"
+                                       if not isinstance(frames, _SequenceFrames) else " (no readable image)"))
             elapsed = time.perf_counter() - t0
             if sink is not None:
                 sink.close()
             if jframes is not None:
-                jframes.close({"fps": round(done / elapsed, 3), "backend": estimator.describe()})
+                tail = {"source_fps": round(fps_in, 3), "processing_fps": round(done / elapsed, 3),
+                        "backend": estimator.describe()}
+                if tracker is not None and hasattr(tracker, "describe"):
+                    tail["tracking"] = tracker.describe()
+                if frames.failed:
+                    tail["failed"] = [{"file": f, "error": why} for f, why in frames.failed]
+                jframes.close(tail)
         except BaseException:
             if sink is not None:
                 sink.abort()
             raise
-    if total and done < total and max_frames is None:
-        print(f"warning: {name}: the video ended early ({done} of {total} frames readable); "
-              "results cover the frames read", file=sys.stderr)
     return {"frames": done, "people": people, "fps": done / elapsed if elapsed > 0 else 0.0,
-            "mode": "streaming" if stream else "sync"}
+            "source_fps": fps_in, "mode": "streaming" if stream else "sync"}

@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   edgepose predict photo.jpg --model pose_int8.tflite
   edgepose predict camera:0 --output live/          a webcam, until Ctrl-C
   edgepose predict big_folder/ --output out/        again later: skips images this model already did
+  edgepose predict clip.mp4 --track --smooth        person IDs (track_id) and steady keypoints
+  edgepose predict frames/ --sequence --fps 30 --track   a folder of frames as one video
 """
 
 
@@ -37,6 +39,16 @@ def add_parser(sub, name: str) -> None:
     o.add_argument("--quiet", "-q", action="store_true", help="print only the summary and errors")
     o.add_argument("--verbose", "-v", action="store_true", help="also list the files in folders that were skipped "
                    "because their suffix is not an image or video edgepose reads (the summary counts them)")
+    v = p.add_argument_group("video (files, cameras, --sequence; ignored for single images)")
+    v.add_argument("--track", action="store_true", help="give each person a track_id that stays the same across "
+                   "frames (JSON, and one colour + ID label per person on the video)")
+    v.add_argument("--track-buffer", type=int, default=30, metavar="N", help="frames a hidden person keeps "
+                   "their ID (default: %(default)s)")
+    v.add_argument("--smooth", action="store_true", help="One Euro smoothing of each person's keypoints, no added "
+                   "latency (implies --track; parameters in docs/tracking.md)")
+    v.add_argument("--sequence", action="store_true", help="treat each folder INPUT as the frames of one video "
+                   "(files in natural name order) instead of separate images")
+    v.add_argument("--fps", type=float, default=25.0, help="frame rate of --sequence folders (default: %(default)s)")
     p.set_defaults(run=run)
 
 
@@ -92,8 +104,12 @@ def run(args: argparse.Namespace) -> int:
 
     cameras = [i for i in args.inputs if is_camera(i) and not Path(i).exists()]
     unread: list[Path] = []
-    files, failed = expand_inputs([i for i in args.inputs if i not in cameras], skipped=unread)
-    files = [*files, *cameras]
+    sequences = [Path(i) for i in args.inputs if args.sequence and Path(i).is_dir()]
+    files, failed = expand_inputs([i for i in args.inputs if i not in cameras and Path(i) not in sequences],
+                                  skipped=unread)
+    files = [*files, *sequences, *cameras]
+    if args.track_buffer < 0 or args.fps <= 0:
+        raise EdgeposeError("--track-buffer must be >= 0 and --fps positive")
     if not files and failed:
         for item, why in failed:
             print(f"  {item}: {why}", file=sys.stderr)
@@ -119,11 +135,20 @@ def run(args: argparse.Namespace) -> int:
                     coco.extend(p.to_coco_result(image_id) for p in _poses_from_record(out_dir / f"{stem}.json"))
             continue
         try:
-            if camera or is_video(path):
+            if path in sequences:
+                from edgepose.video import process_sequence
+
+                summary = process_sequence(est, path, out_dir / f"{stem}.mp4", out_dir / f"{stem}.json", fps=args.fps,
+                                           render=not args.no_render, progress=not args.quiet,
+                                           tracker=_tracker(args))
+                people_total += summary["people"]
+                failed.extend(summary["failed"])
+                msg = f"{path}: {summary['frames']} frames, {summary['fps']:.1f} FPS -> {out_dir / stem}.mp4"
+            elif camera or is_video(path):
                 from edgepose.video import process_video
 
                 summary = process_video(est, path, out_dir / f"{stem}.mp4", out_dir / f"{stem}.json",
-                                        render=not args.no_render, progress=not args.quiet)
+                                        render=not args.no_render, progress=not args.quiet, tracker=_tracker(args))
                 people_total += summary["people"]
                 msg = f"{path}: {summary['frames']} frames, {summary['fps']:.1f} FPS -> {out_dir / stem}.mp4"
             else:
@@ -167,6 +192,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {item}: {why}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tracker(args: argparse.Namespace):
+    """A fresh tracker for one video if --track or --smooth was given, else None."""
+    if not (args.track or args.smooth):
+        return None
+    from edgepose.track import Tracker
+
+    return Tracker(args.track_buffer, smooth=args.smooth)
 
 
 def _people(n: int) -> str:

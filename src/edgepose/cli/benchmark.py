@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeposeError(f"--size {args.size}: give height and width, e.g. 368x432 (exports are fixed-size)")
     if not args.models and not args.all_formats:
         raise EdgeposeError("say what to benchmark: --models FILE... or --all-formats")
+    if args.annotations:  # AP needs pycocotools: say so before anything runs
+        from edgepose.errors import require
+
+        require("pycocotools", "eval", "AP in the benchmark (--annotations)")
     images, ann = rb.list_images(Path(args.images), Path(args.annotations) if args.annotations else None, args.limit)
     info = rb.machine_info(args.threads)
     info.update(images=len(images), size=f"{size[0]}x{size[1]}", image_dir=str(args.images))

@@ -27,9 +27,11 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgepose.errors import require
     from edgepose.eval.coco import validate
     from edgepose.io_utils import write_atomic
 
+    require("pycocotools", "eval", "COCO keypoint AP")  # before the model runs over every photo
     est = load_from_args(args)
     report = validate(est, args.images, args.annotations, progress=sys.stderr.isatty())
     m = report["metrics"]

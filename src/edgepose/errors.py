@@ -36,7 +36,7 @@ EXTRA_OF_MODULE = {
     "tensorflow": "tf", "keras": "tf", "pycocotools": "eval",
     "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "litert",
     "onnxruntime": "onnx", "onnx": "onnx", "tf2onnx": "onnx",
-    "matplotlib": "plot", "skimage": "demo",
+    "matplotlib": "plot", "skimage": "demo", "scipy": "track", "motmetrics": "track",
 }
 
 

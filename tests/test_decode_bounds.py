@@ -291,8 +291,27 @@ def test_default_caps_leave_the_busiest_test_photo_unchanged(estimator) -> None:
     x, box = estimator.preprocess(read_image(COCO_IMAGES / "000000538113.jpg", apply_exif=False))
     heatmaps, pafs = estimator.backend.infer(x[None])
     peaks = find_peaks(np.ascontiguousarray(heatmaps[0][..., :18]), NO_CAPS)
-    assert np.diff(peaks.start).max() > 16  # busy: a cap at half the default would bind
+    assert np.diff(peaks.start).max() > DecoderConfig().max_peaks_per_part // 2  # half the cap would bind
     capped = decode_to_image(heatmaps[0], pafs[0], box, estimator.config, DecoderConfig())
     uncapped = decode_to_image(heatmaps[0], pafs[0], box, estimator.config, NO_CAPS)
     assert len(uncapped) >= 10
     assert [p.keypoints.tobytes() for p in capped] == [p.keypoints.tobytes() for p in uncapped]
+
+
+def test_noise_maps_at_200x200_stay_within_the_memory_bound() -> None:
+    """What a broken model gives for a 1600-pixel input: before the caps this ran out of memory
+    (> 20 GB); now what decode allocates peaks at a few MB (5.6 measured; the bound is 100)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    hm = rng.random((200, 200, 19), dtype=np.float32)
+    pf = rng.standard_normal((200, 200, 38), dtype=np.float32)
+    decode(hm, pf)  # numba kernels compiled or loaded before measuring
+    tracemalloc.start()
+    try:
+        poses = decode(hm, pf)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(poses) == DecoderConfig().max_people  # noise "finds" as many people as allowed
+    assert peak < 100e6, f"{peak / 1e6:.1f} MB"

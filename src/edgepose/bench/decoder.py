@@ -164,7 +164,6 @@ PHOTO_SETS = {
     "evaluation": ("coco", "person_keypoints.json", "evaluation"),
     "ochuman": ("ochuman", "person_keypoints_ochuman.json", None),
 }
-PREDICT_SETTING = "predict_keras_h432"  # cache folder: the pretrained Keras model, 432 tall, width follows
 
 
 @dataclass
@@ -177,9 +176,12 @@ class PhotoMaps:
     box: Letterbox
 
 
-def predict_maps(images_dir: Path, annotations: Path, part: str | None) -> list[PhotoMaps]:
-    """Maps of the default estimator (pretrained Keras model, 432 tall) on every annotated photo of
-    ``part`` in ``images_dir``, computed once and cached in ``MAPS_DIR / PREDICT_SETTING``."""
+def predict_maps(
+    images_dir: Path, annotations: Path, part: str | None, model: Path | None = None, size: int | None = None
+) -> list[PhotoMaps]:
+    """Maps of the estimator ``edgepose predict`` uses (``model``, default: the pretrained Keras
+    model; ``size``: input height, default 432) on every annotated photo of ``part`` in
+    ``images_dir``, computed once and cached in ``MAPS_DIR / predict_<keras or the file's stem>_h<size>``."""
     from edgepose.eval.coco import CocoKeypoints
     from edgepose.eval.split import files_of
     from edgepose.image_io import read_image
@@ -187,7 +189,7 @@ def predict_maps(images_dir: Path, annotations: Path, part: str | None) -> list[
     keep = files_of(part)
     todo = [im for im in CocoKeypoints.load(annotations).images()
             if (keep is None or im["file_name"] in keep) and (images_dir / im["file_name"]).exists()]
-    out_dir = MAPS_DIR / PREDICT_SETTING
+    out_dir = MAPS_DIR / f"predict_{'keras' if model is None else Path(model).stem}_h{size or 432}"
     out_dir.mkdir(parents=True, exist_ok=True)
     est = None
     items = []
@@ -197,7 +199,7 @@ def predict_maps(images_dir: Path, annotations: Path, part: str | None) -> list[
             if est is None:
                 import edgepose
 
-                est = edgepose.load()
+                est = edgepose.load(model, size=size)
             x, box = est.preprocess(read_image(images_dir / im["file_name"], apply_exif=False))
             heatmaps, pafs = est.backend.infer(x[None])
             tmp = f.with_name(f".{f.stem}.part.npz")
@@ -214,36 +216,41 @@ def predict_maps(images_dir: Path, annotations: Path, part: str | None) -> list[
 NO_CAPS = DecoderConfig().replace(max_peaks_per_part=None, max_limb_candidates=None, max_people=None)
 
 
-def caps_configs() -> list[tuple[str, DecoderConfig]]:
-    """The caps compared on real photos: none, the defaults, and each cap alone at half its default."""
-    d = DecoderConfig()
+def caps_configs(precision: str = "fp32") -> list[tuple[str, DecoderConfig]]:
+    """The caps compared on real photos, on the decoder defaults for a model of ``precision``:
+    none, the defaults, and each cap alone at half its default."""
+    d = DecoderConfig.for_precision(precision)
+    none = d.replace(max_peaks_per_part=None, max_limb_candidates=None, max_people=None)
     return [
-        ("no caps", NO_CAPS),
+        ("no caps", none),
         ("default caps", d),
-        ("peaks/part half", NO_CAPS.replace(max_peaks_per_part=d.max_peaks_per_part // 2)),
-        ("limb cands half", NO_CAPS.replace(max_limb_candidates=d.max_limb_candidates // 2)),
-        ("people half", NO_CAPS.replace(max_people=d.max_people // 2)),
+        ("peaks/part half", none.replace(max_peaks_per_part=d.max_peaks_per_part // 2)),
+        ("limb cands half", none.replace(max_limb_candidates=d.max_limb_candidates // 2)),
+        ("people half", none.replace(max_people=d.max_people // 2)),
     ]
 
 
-def caps_ap_rows(folders: dict[str, Path]) -> list[tuple[str, str, dict[str, float]]]:
+def caps_ap_rows(
+    folders: dict[str, Path], model: Path | None = None, size: int | None = None
+) -> list[tuple[str, str, dict[str, float]]]:
     """COCO AP/AR and number of decoded people per photo set and caps config, on the maps that
-    ``edgepose predict`` decodes (default model and size). folders: {"coco": coco_sample folder
-    (images/, person_keypoints.json), "ochuman": ochuman folder}."""
+    ``edgepose predict`` decodes (``model``, default: the pretrained model; ``size``, default 432 tall).
+    folders: {"coco": coco_sample folder (images/, person_keypoints.json), "ochuman": ochuman folder}."""
+    from edgepose.artifact import read_config
     from edgepose.config import ModelConfig
     from edgepose.estimator import decode_to_image
     from edgepose.eval.coco import CocoKeypoints, evaluate_coco
 
-    model = ModelConfig()
+    config = ModelConfig() if model is None else read_config(model)
     rows = []
     for set_name, (key, ann_name, part) in PHOTO_SETS.items():
         root = folders[key]
         images = root / "images" if (root / "images").is_dir() else root
-        items = predict_maps(images, root / ann_name, part)
+        items = predict_maps(images, root / ann_name, part, model, size)
         ann = CocoKeypoints.load(root / ann_name)
-        for label, cfg in caps_configs():
+        for label, cfg in caps_configs(config.precision):
             results = [p.to_coco_result(it.image_id)
-                       for it in items for p in decode_to_image(it.heatmaps, it.pafs, it.box, model, cfg)]
+                       for it in items for p in decode_to_image(it.heatmaps, it.pafs, it.box, config, cfg)]
             m = evaluate_coco(results, ann, [it.image_id for it in items])
             rows.append((f"{set_name} ({len(items)})", label,
                          {"AP": 100 * m["AP"], "AR": 100 * m["AR"], "people": len(results)}))
@@ -385,6 +392,10 @@ def main(argv: list[str] | None = None) -> None:
                     "evaluation parts of coco_sample and of the OCHuman photos, per caps setting")
     ap.add_argument("--coco", type=Path, default=None, help="coco_sample folder (images/, person_keypoints.json)")
     ap.add_argument("--ochuman", type=Path, default=None, help="ochuman folder (photos, person_keypoints_ochuman.json)")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="with --caps: a model file to take the maps from (default: the pretrained Keras model)")
+    ap.add_argument("--size", type=int, default=None,
+                    help="with --caps: network input height (default 432; e.g. 656 for bigger maps)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     warm_up()
@@ -400,9 +411,12 @@ def main(argv: list[str] | None = None) -> None:
         for key, folder in folders.items():
             if not folder.is_dir():
                 ap.error(f"{folder}: no such folder; pass --{key} DIR")
-        print_caps(caps_ap_rows(folders))
-        print("maps: pretrained Keras model, edgepose predict defaults (432 tall, width follows the photo), "
-              "decoded as predict does; COCO keypoint AP/AR in %; people: poses returned")
+        if args.model is not None and not args.model.exists():
+            ap.error(f"{args.model}: no such model file")
+        print_caps(caps_ap_rows(folders, args.model, args.size))
+        print(f"maps: {args.model or 'pretrained Keras model'} at {args.size or 432} tall (width "
+              "follows the photo; or the model's fixed size), decoded as predict does with the decoder defaults "
+              "for its precision; COCO keypoint AP/AR in %; people: poses returned")
         return
     configs = sweep_configs() if args.sweep else [DecoderConfig()]
     rows = []

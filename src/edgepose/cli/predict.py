@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edgepose.cli.common import add_model_options, load_from_args
+from edgepose.record import image_record
 
 EXAMPLES = """examples:
   edgepose predict photo.jpg                        writes runs/predict/photo.jpg and photo.json
@@ -58,19 +59,6 @@ def _unique_stem(path: Path, seen: set[str]) -> str:
         stem, i = f"{path.stem}_{i}", i + 1
     seen.add(stem)
     return stem
-
-
-def image_record(path: Path, pred, backend: dict) -> dict:
-    """The per-image JSON: our named keypoints plus OpenPose's flat pose_keypoints_2d."""
-    return {
-        "image": str(path),
-        "height": pred.image_size[0],
-        "width": pred.image_size[1],
-        "input_size": list(pred.input_size),
-        "model": backend,
-        "timings_ms": {k: round(v, 2) for k, v in pred.timings_ms.items()},
-        "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses],
-    }
 
 
 def _done_by_same_model(record_path: Path, described: dict) -> bool:

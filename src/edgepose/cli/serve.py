@@ -88,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
               "authentication", file=sys.stderr)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.log_requests else "warning",
-                    access_log=args.log_requests, timeout_keep_alive=5)
+                    access_log=args.log_requests, timeout_keep_alive=5,
+                    # Open connections beyond this get uvicorn's own 503: request bodies are read into
+                    # memory before the queue is asked, so their number must be bounded too.
+                    limit_concurrency=max(64, 8 * (args.workers + queue)))
     finally:
         pool.close()
     return 0

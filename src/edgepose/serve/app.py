@@ -18,7 +18,8 @@ import logging
 import time
 from importlib import resources
 
-from edgepose.errors import require
+from edgepose.errors import EdgeposeError, require
+from edgepose.serve.images import decode_upload
 from edgepose.serve.pool import BadInput, InferencePool, QueueFull
 
 log = logging.getLogger("edgepose.serve")
@@ -134,8 +135,14 @@ def create_app(pool: InferencePool, max_bytes: int = 20 * 1024 * 1024):
     async def poses(request: Request, size: str | None = None):
         try:
             data, name = await image_from(request)
-            future = pool.submit(data, name, size)
-            return await asyncio.wrap_future(future)
+            pool.check_size(size)
+            try:  # decoded off the event loop, before the queue: a bad file never waits for a worker
+                image = await asyncio.to_thread(decode_upload, data, name, pool.max_pixels)
+            except EdgeposeError as e:
+                pool.bad_input()
+                raise BadInput(str(e)) from None
+            del data
+            return await asyncio.wrap_future(pool.submit(image, name, size))
         except _TooLarge:
             return error(413, f"the image is larger than this service's limit of {max_bytes} bytes")
         except BadInput as e:

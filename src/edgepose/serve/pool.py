@@ -13,10 +13,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import PoseEstimator, parse_size
 from edgepose.record import image_record
-from edgepose.serve.images import check_upload, decode_upload
 
 log = logging.getLogger("edgepose.serve")
 
@@ -35,7 +36,7 @@ class BadInput(EdgeposeError):
 
 @dataclass(frozen=True)
 class Job:
-    data: bytes
+    image: np.ndarray
     name: str
     size: str | None
     enqueued: float
@@ -45,8 +46,9 @@ class InferencePool:
     """``workers`` threads, each with its own estimator from ``make_estimator()``, behind a queue of
     ``queue_size`` waiting jobs.
 
-    ``submit(data, name, size)`` returns a Future of the image's JSON record (as ``edgepose predict``
-    writes it) or raises ``QueueFull``; the future fails with ``BadInput`` for a bad image or size.
+    ``submit(image, name, size)`` returns a Future of the image's JSON record (as ``edgepose predict``
+    writes it) or raises ``QueueFull``/``BadInput``. Uploads are decoded before they are submitted
+    (``serve.images.decode_upload``), so a bad file never takes a place in the queue.
     """
 
     def __init__(self, make_estimator: Callable[[], PoseEstimator], workers: int = 1, queue_size: int = 8,
@@ -93,22 +95,22 @@ class InferencePool:
                                f"from {MIN_HEIGHT} to {MAX_HEIGHT}")
         return str(size)
 
-    def submit(self, data: bytes, name: str = "upload", size: str | None = None) -> Future:
-        """Queues one image; raises ``BadInput`` (400) or ``QueueFull`` (503) at once when it must."""
-        try:  # what the bytes alone show is refused here, so bad files never wait for a worker
-            check_upload(data, name, self.max_pixels)
-        except EdgeposeError as e:
-            self._count("bad_input")
-            raise BadInput(str(e)) from None
+    def submit(self, image: np.ndarray, name: str = "upload", size: str | None = None) -> Future:
+        """Queues one decoded image (BGR uint8 [h, w, 3]); raises ``BadInput`` (400) for a bad
+        ``size`` or ``QueueFull`` (503) at once."""
         fut: Future = Future()
         try:
-            self._jobs.put_nowait((Job(data, name, self.check_size(size), time.perf_counter()), fut))
+            self._jobs.put_nowait((Job(image, name, self.check_size(size), time.perf_counter()), fut))
         except queue.Full:
             with self._lock:
                 self.counts["refused"] += 1
             raise QueueFull(f"all {self.workers} worker(s) busy and {self.queue_size} request(s) waiting; "
                             "try again shortly") from None
         return fut
+
+    def bad_input(self) -> None:
+        """Counts an upload refused before it reached the pool."""
+        self._count("bad_input")
 
     def status(self) -> dict:
         with self._lock:
@@ -137,14 +139,13 @@ class InferencePool:
                 self._busy += 1
             try:
                 waited = (time.perf_counter() - job.enqueued) * 1e3
-                image = decode_upload(job.data, job.name, self.max_pixels)
                 runner = est
                 if job.size is not None:
                     runner = views.pop(job.size, None) or PoseEstimator(est.backend, est.decoder, job.size)
                     views[job.size] = runner  # most recently used last
                     if len(views) > 16:
                         del views[next(iter(views))]
-                pred = runner.predict(image)
+                pred = runner.predict(job.image)
                 pred.timings_ms["queue"] = waited
                 record = image_record(job.name, pred, runner.describe())
             except EdgeposeError as e:

@@ -191,7 +191,7 @@ def test_browser_page_draws_poses_in_chromium(server, tmp_path):
             page.set_input_files("#file", str(photo))
             page.wait_for_selector("body[data-done='1']", timeout=120_000)
             shown = json.loads(page.inner_text("#json"))
-            assert len(shown["people"]) == expected
+            assert len(shown["people"]) == expected and shown["image"] == photo.name
             assert page.inner_text("#people") == (f"{expected} people" if expected != 1 else "1 person")
             assert page.eval_on_selector("#view", "c => [c.width, c.height]") == [640, 422]
             # Skeleton colours are on the canvas: count pixels of the first limb's colour (BGR 255,0,0 -> blue).

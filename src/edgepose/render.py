@@ -8,10 +8,15 @@ import numpy as np
 from edgepose.pose import Pose
 
 
+#: hue order of the track colours: 12 hues 30 degrees apart, neighbours in the list far apart
+_TRACK_HUES = (0, 6, 3, 9, 1, 7, 4, 10, 2, 8, 5, 11)
+
+
 def track_color(track_id: int) -> tuple[int, int, int]:
-    """A BGR colour for one track ID: well apart for neighbouring IDs (golden-ratio hues)."""
-    hue = int((track_id * 0.618033988749895 % 1.0) * 180)
-    hsv = np.array([[[hue, 220, 255]]], np.uint8)
+    """A BGR colour for one track ID: 12 saturated hues, ordered so that consecutive IDs differ a lot;
+    IDs 12 apart share a colour (their "#id" labels tell them apart)."""
+    hue = _TRACK_HUES[int(track_id) % len(_TRACK_HUES)] * 15  # OpenCV hue is 0..179
+    hsv = np.array([[[hue, 230, 255]]], np.uint8)
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 

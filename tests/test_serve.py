@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edgepose.bench.serve_load import bad_files, free_port
@@ -117,6 +119,14 @@ def test_bad_inputs_get_400_or_413_and_never_stop_the_server(server):
     for r in odd:
         assert r.status_code == 400, r.text
         assert r.json()["error"]
+    # A valid 1 x 4000 strip would need a network input 1.7 million pixels wide: refused, not run.
+    strip = cv2.imencode(".png", np.zeros((1, 4000, 3), np.uint8))[1].tobytes()
+    r = httpx.post(f"{url}/v1/poses", content=strip, timeout=60)
+    assert r.status_code == 400 and "elongated" in r.json()["error"]
+    # The smallest picture is an answer, not an error.
+    dot = cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
+    r = httpx.post(f"{url}/v1/poses", content=dot, timeout=60)
+    assert r.status_code == 200 and r.json()["people"] == [], r.text
     assert httpx.get(f"{url}/v1/nothing").status_code == 404
     # A client that promises a body and hangs up halfway.
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:

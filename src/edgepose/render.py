@@ -52,3 +52,52 @@ def draw_poses(image: np.ndarray, poses: list[Pose], thickness: int | None = Non
             cv2.putText(overlay, f"#{pose.track_id}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), t + 2, cv2.LINE_AA)
             cv2.putText(overlay, f"#{pose.track_id}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, own, max(1, t - 1), cv2.LINE_AA)
     return cv2.addWeighted(overlay, 0.8, out, 0.2, 0)
+
+
+#: OpenPose's body renderer as ControlNet's annotator (controlnet_aux) draws it: ellipse limbs
+#: 4 px half-wide at 60 % of the part colour, then joints as filled 4 px circles in full colour.
+OPENPOSE_STICK_WIDTH = 4
+OPENPOSE_JOINT_RADIUS = 4
+OPENPOSE_LIMB_SHADE = 0.6
+
+
+def draw_openpose(image: np.ndarray, poses: list[Pose]) -> np.ndarray:
+    """The skeletons alone on black, at the image's size, as OpenPose-conditioned ControlNets expect.
+
+    image: BGR uint8 [h, w, 3] (only its size is used). Returns BGR uint8 [h, w, 3]; saved as a
+    file its colours are OpenPose's RGB colours. Drawing order: every limb of every person (limb by
+    limb, in OpenPose's 17-limb order without the ear-shoulder helpers), then every joint.
+    """
+    h, w = image.shape[:2]
+    canvas = np.zeros((h, w, 3), np.uint8)
+    for pose in poses:
+        sk, kp = pose.skeleton, pose.keypoints
+        for li, (a, b) in enumerate(sk.limbs[: sk.render_limbs]):
+            if kp[a, 2] <= 0 or kp[b, 2] <= 0:
+                continue
+            (xa, ya), (xb, yb) = kp[a, :2], kp[b, :2]
+            length = float(np.hypot(xa - xb, ya - yb))
+            angle = np.degrees(np.arctan2(ya - yb, xa - xb))
+            polygon = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)),
+                                       (int(length / 2), OPENPOSE_STICK_WIDTH), int(angle), 0, 360, 1)
+            color = [int(c * OPENPOSE_LIMB_SHADE) for c in sk.colors[li % len(sk.colors)][::-1]]
+            cv2.fillConvexPoly(canvas, polygon, color)
+    for pose in poses:
+        sk, kp = pose.skeleton, pose.keypoints
+        for i, (x, y, s) in enumerate(kp):
+            if s > 0:
+                cv2.circle(canvas, (int(x), int(y)), OPENPOSE_JOINT_RADIUS, sk.colors[i % len(sk.colors)][::-1], -1)
+    return canvas
+
+
+RENDERERS = {"overlay": draw_poses, "openpose": draw_openpose}
+
+
+def renderer(name: str):
+    """The drawing function ``(image BGR [h, w, 3], poses) -> BGR image`` called ``name``."""
+    from edgepose.errors import EdgeposeError
+
+    try:
+        return RENDERERS[name]
+    except KeyError:
+        raise EdgeposeError(f"unknown render style {name!r}; choose {' or '.join(RENDERERS)}") from None

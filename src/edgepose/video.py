@@ -266,9 +266,10 @@ def sequence_files(folder: str | Path) -> list[Path]:
 class _VideoSink:
     """Draws poses on frames and encodes them in a writer thread, into a temporary file."""
 
-    def __init__(self, path: Path, fps: float, depth: int = QUEUE_DEPTH) -> None:
+    def __init__(self, path: Path, fps: float, depth: int = QUEUE_DEPTH, draw: Callable | None = None) -> None:
         self.path = path
         self.fps = fps
+        self.draw = draw
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.thread = _Stage("writer", self._run)
         self.thread.start()
@@ -285,7 +286,7 @@ class _VideoSink:
                     writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                     if not writer.isOpened():
                         raise EdgeposeError(f"{self.path}: OpenCV cannot write an mp4v video here")
-                drawn = draw_poses(frame, poses)
+                drawn = (self.draw or draw_poses)(frame, poses)
                 if drawn.shape[:2] != (h, w):  # a sequence's frames may differ in size
                     drawn = cv2.resize(drawn, (w, h), interpolation=cv2.INTER_AREA)
                 writer.write(drawn)
@@ -345,7 +346,7 @@ class _JsonFrames:
 
 def process_video(estimator: Any, source: str | Path | int, video_out: Path | None, json_out: Path | None, *,
                   render: bool = True, progress: bool = True, stream: bool = True,
-                  max_frames: int | None = None, tracker: Any | None = None) -> dict:
+                  max_frames: int | None = None, tracker: Any | None = None, draw: Callable | None = None) -> dict:
     """Runs ``estimator`` on every frame of a video file or camera; writes the annotated video
     (mp4v) and the per-frame JSON, each atomically.
 
@@ -353,7 +354,8 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
     inference and decoding (False: one frame after the other). max_frames: stop after this many
     (a camera otherwise runs until Ctrl-C, which ends it cleanly). tracker: an
     ``edgepose.track.Tracker`` (or anything with ``update(poses, time_s) -> poses``) run on each
-    frame's poses, in order: people then carry a ``track_id``.
+    frame's poses, in order: people then carry a ``track_id``. draw: how frames are rendered,
+    ``(frame, poses) -> frame`` (default ``render.draw_poses``).
     The JSON holds per frame its index, ``time_s`` (seconds into the source) and people, and at
     the end ``source_fps`` (the video's own rate) and ``processing_fps`` (frames processed per second).
     Returns {"frames": n, "people": total, "fps": processing frames per second, "source_fps": ...,
@@ -370,7 +372,7 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
     try:
         summary = _process(estimator, frames, name, source_name(src), fps_in, total, video_out, json_out,
                            render=render, progress=progress, stream=stream, max_frames=max_frames, tracker=tracker,
-                           camera=camera)
+                           camera=camera, draw=draw)
     finally:
         cap.release()
     done = summary["frames"]
@@ -382,7 +384,7 @@ def process_video(estimator: Any, source: str | Path | int, video_out: Path | No
 
 def process_sequence(estimator: Any, folder: str | Path, video_out: Path | None, json_out: Path | None, *,
                      fps: float = 25.0, render: bool = True, progress: bool = True, stream: bool = True,
-                     max_frames: int | None = None, tracker: Any | None = None) -> dict:
+                     max_frames: int | None = None, tracker: Any | None = None, draw: Callable | None = None) -> dict:
     """``process_video`` for a folder of frames (a camera's image dump): its image files in natural
     name order are the frames of a video at ``fps``. Unreadable files are skipped; the summary's
     ``"failed"`` lists them as (file, why), and the JSON names each frame's ``image``.
@@ -393,14 +395,14 @@ def process_sequence(estimator: Any, folder: str | Path, video_out: Path | None,
     frames = _SequenceFrames(files, fps, max_frames)
     summary = _process(estimator, frames, str(folder), Path(folder).name, fps, len(files), video_out, json_out,
                        render=render, progress=progress, stream=stream, max_frames=max_frames, tracker=tracker,
-                       camera=False)
+                       camera=False, draw=draw)
     summary["failed"] = list(frames.failed)
     return summary
 
 
 def _process(estimator: Any, frames: _Frames, name: str, label: str, fps_in: float, total: int | None,
              video_out: Path | None, json_out: Path | None, *, render: bool, progress: bool, stream: bool,
-             max_frames: int | None, tracker: Any | None, camera: bool) -> dict:
+             max_frames: int | None, tracker: Any | None, camera: bool, draw: Callable | None = None) -> dict:
     """The loop of ``process_video`` and ``process_sequence``: frames -> poses -> video + JSON."""
     from tqdm import tqdm
 
@@ -411,7 +413,7 @@ def _process(estimator: Any, frames: _Frames, name: str, label: str, fps_in: flo
         sink = None
         if render and video_out is not None:
             tmp_video = stack.enter_context(atomic_path(video_out))
-            sink = _VideoSink(tmp_video, fps_in)
+            sink = _VideoSink(tmp_video, fps_in, draw=draw)
         jframes = None
         if json_out is not None:
             tmp_json = stack.enter_context(atomic_path(json_out))
@@ -419,6 +421,8 @@ def _process(estimator: Any, frames: _Frames, name: str, label: str, fps_in: flo
         bar = stack.enter_context(tqdm(total=total if max_frames is None else min(total or max_frames, max_frames),
                                        desc=label, unit="frame", disable=not progress,
                                        file=sys.stderr, leave=False))
+        # Augmented passes are run by estimator.predict only: one frame after the other.
+        stream = stream and getattr(estimator, "augment", None) is None
         run = stream_predictions(estimator, frames) if stream else sync_predictions(estimator, frames)
         t0 = time.perf_counter()
         try:

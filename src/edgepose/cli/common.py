@@ -18,11 +18,16 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, metavar="N", help="inference threads (backends that allow it)")
 
 
+def load_kwargs_from_args(args: argparse.Namespace) -> dict:
+    """The keyword arguments of ``edgepose.load`` the model options ask for (threads excepted)."""
+    return {"model": args.model, "backend": args.backend, "device": args.device, "stages": args.stages,
+            "size": args.size}
+
+
 def load_from_args(args: argparse.Namespace):
     import edgepose
 
     options = {}
     if getattr(args, "threads", None):
         options["threads"] = args.threads
-    return edgepose.load(args.model, backend=args.backend, device=args.device, stages=args.stages,
-                         size=args.size, **options)
+    return edgepose.load(**load_kwargs_from_args(args), **options)

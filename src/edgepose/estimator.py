@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.augment import Augment, averaged_maps
 from edgepose.config import ModelConfig
 from edgepose.decode import DecoderConfig, decode, warm_up
 from edgepose.errors import EdgeposeError
@@ -102,8 +103,10 @@ class PoseEstimator:
         backend: Backend,
         decoder: DecoderConfig | None = None,
         size: tuple[int, int] | int | None = None,
+        augment: "str | Augment | None" = None,
     ) -> None:
         self.backend = backend
+        self.augment = Augment.parse(augment)
         self.decoder = decoder or DecoderConfig.for_precision(backend.config.precision)
         self.size = parse_size(size)
         fixed = backend.input_size
@@ -116,6 +119,9 @@ class PoseEstimator:
             raise EdgeposeError(f"size {self.size[0]}x{self.size[1]}: height and width must be multiples of {stride}")
         if isinstance(self.size, int) and (self.size <= 0 or self.size % stride):
             raise EdgeposeError(f"size {self.size}: the height must be a positive multiple of {stride}")
+        if self.augment is not None and fixed is not None and self.augment.scales != (1.0,):
+            raise EdgeposeError(f"this model is fixed to {fixed[0]}x{fixed[1]} inputs: --augment can flip "
+                                "(--augment flip) but not rescale")
         warm_up()  # the decoder's compiled kernel: loaded now, not on the first frame
 
     @property
@@ -142,6 +148,12 @@ class PoseEstimator:
         """One image (BGR array or file path) -> ``Prediction`` with poses and timings."""
         t0 = time.perf_counter()
         image = read_image(image) if isinstance(image, (str, Path)) else to_bgr8(image)
+        if self.augment is not None:
+            heatmaps, pafs, box, timings = averaged_maps(self, image, self.augment)
+            t2 = time.perf_counter()
+            poses = self.postprocess(heatmaps, pafs, box)
+            timings["decode"] = (time.perf_counter() - t2) * 1e3
+            return Prediction(poses, tuple(image.shape[:2]), tuple(box.input_size), timings)
         x, box = self.preprocess(image)
         t1 = time.perf_counter()
         heatmaps, pafs = self.backend.infer(x[None])
@@ -156,7 +168,10 @@ class PoseEstimator:
         return self.predict(image).poses
 
     def describe(self) -> dict:
-        return {**self.backend.describe(), "size": self.size or DEFAULT_HEIGHT}
+        d = {**self.backend.describe(), "size": self.size or DEFAULT_HEIGHT}
+        if self.augment is not None:
+            d["augment"] = self.augment.describe()
+        return d
 
 
 def set_up_default_model() -> Path:
@@ -182,6 +197,7 @@ def load(
     stages: int | None = None,
     size: str | int | tuple[int, int] | None = None,
     decoder: DecoderConfig | None = None,
+    augment: "str | Augment | None" = None,
     **backend_options,
 ) -> PoseEstimator:
     """Opens a model file (any format edgepose exports; default: the pretrained model) as an estimator.
@@ -190,6 +206,7 @@ def load(
     backend / device: override the backend chosen by suffix, and the device (OpenVINO: CPU, GPU, NPU...).
     stages: cut a Keras model after this many stages (1..6).
     size: "HxW" fixes the network input; "H" (or None: 432) sets the height, width following each image.
+    augment: test-time flip and scales averaged before decoding, e.g. "flip,1,0.75" (see edgepose.augment).
     """
     from edgepose.paths import resolve_model
 
@@ -203,4 +220,4 @@ def load(
     if device is not None:
         options["device"] = device
     be = open_backend(path, backend=backend, **options)
-    return PoseEstimator(be, decoder=decoder, size=fixed)
+    return PoseEstimator(be, decoder=decoder, size=fixed, augment=augment)

@@ -16,12 +16,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", metavar="HxW", help="network input size, e.g. 368x432; a single number sets the height "
                    "and the width follows each image (default 432; exported models use their own fixed size)")
     g.add_argument("--threads", type=int, metavar="N", help="inference threads (backends that allow it)")
+    g.add_argument("--augment", nargs="?", const="default", metavar="RECIPE", help="test-time augmentation, maps "
+                   "averaged before decoding: flip and scales of the input height, e.g. flip,1,0.75 "
+                   "(alone: the recipe tuned here, flip,1,0.75; slower by the number of passes)")
 
 
 def load_kwargs_from_args(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``edgepose.load`` the model options ask for (threads excepted)."""
     return {"model": args.model, "backend": args.backend, "device": args.device, "stages": args.stages,
-            "size": args.size}
+            "size": args.size, "augment": getattr(args, "augment", None)}
 
 
 def load_from_args(args: argparse.Namespace):

@@ -20,7 +20,7 @@ EXAMPLES = """examples:
   edgepose predict frames/ --sequence --fps 30 --track   a folder of frames as one video
   edgepose predict photos/ --engine ray --workers 2 --coco-results dets.json   Ray Data, 2 actors; + people.parquet
   edgepose predict s3://bucket/list.parquet --engine ray --address auto -o /mnt/shared/out
-  edgepose predict photo.jpg --render openpose      the skeleton on black, for OpenPose ControlNets
+  edgepose predict photo.jpg --render openpose      photo.png: the skeleton on black, for OpenPose ControlNets
 """
 
 

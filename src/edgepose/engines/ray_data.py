@@ -20,6 +20,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from edgepose.engines.inputs import Input
 from edgepose.engines.local import stems_for
@@ -46,6 +47,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address:
         kwargs["address"] = address
     else:
+        # Ray starts its workers at niceness 15; on a machine shared with other work that starves
+        # the actors, so a local cluster runs them at the niceness of this process instead.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         # Local workers import the same edgepose as this process (also from a source checkout).
         src = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
@@ -110,25 +114,28 @@ class _Predictor:
 
 
 def run_ray(items: list[Input], load_kwargs: dict, options: Options, *, address: str | None = None,
-            workers: int | None = None, threads: int | None = None, quiet: bool = False) -> list[dict]:
+            workers: int | None = None, threads: int | None = None, quiet: bool = False,
+            on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Runs every input on a pool of ``workers`` actors (default: the cluster's CPUs / ``threads``),
     each holding its own estimator with ``threads`` inference threads (default 1).
 
     load_kwargs: arguments of ``edgepose.load`` (model, backend, device, stages, size, augment).
     Returns ``work.process`` results in input order, each with the actor's pid, load time and peak
-    memory (``actor_peak_rss_mb``) and the seconds it spent on the input.
+    memory (``actor_peak_rss_mb``) and the seconds it spent on the input. ``on_result`` is called
+    with each result as it arrives (in completion order).
     """
     ray = require("ray", "ray", "--engine ray")
     started = connect(address)
     try:
-        return _run(ray, items, load_kwargs, options, workers=workers, threads=threads or 1, quiet=quiet)
+        return _run(ray, items, load_kwargs, options, workers=workers, threads=threads or 1, quiet=quiet,
+                    on_result=on_result)
     finally:
         if started:
             ray.shutdown()
 
 
 def _run(ray, items: list[Input], load_kwargs: dict, options: Options, *, workers: int | None, threads: int,
-         quiet: bool) -> list[dict]:
+         quiet: bool, on_result: Callable[[dict], None] | None) -> list[dict]:
     from tqdm import tqdm
 
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -151,6 +158,8 @@ def _run(ray, items: list[Input], load_kwargs: dict, options: Options, *, worker
         for row in ds.iter_rows():
             result = json.loads(row["result"])
             results.append(result)
+            if on_result is not None:
+                on_result(result)
             bar.update(1)
             if result["message"] and not quiet:
                 (bar.write if show_bar else print)(result["message"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,22 +36,24 @@ def _people(n: int) -> str:
     return "1 person" if n == 1 else f"{n} people"
 
 
-def _coco_of(item: Input, people_or_poses: list, from_record: bool) -> list[dict]:
+def _coco_of(item: Input, people: list[dict]) -> list[dict]:
+    """COCO keypoint results of a record's people (``image_id`` = the number in the file name)."""
     from edgepose.eval.coco import coco_image_id
 
     image_id = coco_image_id(str(item))
     if image_id is None:
         raise EdgeposeError(f"{item}: no number in the file name to use as COCO image_id")
-    poses = poses_of(people_or_poses) if from_record else people_or_poses
-    return [p.to_coco_result(image_id) for p in poses]
+    return [p.to_coco_result(image_id) for p in poses_of(people)]
 
 
 def _write_image(path: Path, image) -> None:
+    """JPEG for overlays on photos; lossless PNG for OpenPose renders (flat colours on black)."""
     import cv2
 
     from edgepose.io_utils import write_atomic
 
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else []
+    ok, buf = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise EdgeposeError(f"{path}: OpenCV could not encode the rendered image")
     write_atomic(path, buf.tobytes())
@@ -60,7 +63,9 @@ def process(estimator, item: Input, stem: str, described: dict, options: Options
     """Runs one image or video input; never raises for a bad input.
 
     Returns {"input", "stem", "status": "done" | "skipped" | "failed", "error", "people" (total),
-    "frames", "rows" (``records.person_rows``), "coco" (COCO results of an image), "message"}.
+    "frames", "rows" (``records.person_rows``), "coco" (COCO results of an image), "message",
+    and for a processed image "timings_ms": read (file to pixels), the estimator's steps, write
+    (JSON and render)}.
     """
     from edgepose.io_utils import write_atomic
     from edgepose.render import renderer
@@ -73,37 +78,43 @@ def process(estimator, item: Input, stem: str, described: dict, options: Options
               "rows": [], "coco": [], "message": ""}
     try:
         record = None if options.overwrite else load_record(json_path)
-        if done_by_same_model(record, described):
+        render_suffix = ".mp4" if video else ".png" if options.render == "openpose" else ".jpg"
+        render_path = out_dir / f"{stem}{render_suffix}"
+        if done_by_same_model(record, described) and (not options.render or render_path.exists()):
             result["status"] = "skipped"
             result["rows"] = person_rows(record, name)
             result["people"] = len(result["rows"])
             result["frames"] = len(record.get("frames", [None]))
             if options.coco and not video:
-                result["coco"] = _coco_of(item, record["people"], from_record=True)
+                result["coco"] = _coco_of(item, record["people"])
             return result
         draw = renderer(options.render) if options.render else None
         if video:
             from edgepose.video import process_video
 
             with _local_copy(item) as path:
-                summary = process_video(estimator, path, out_dir / f"{stem}.mp4", json_path, render=draw is not None,
+                summary = process_video(estimator, path, render_path, json_path, render=draw is not None,
                                         progress=options.progress, draw=draw)
             record = load_record(json_path)
             result.update(frames=summary["frames"], people=summary["people"], rows=person_rows(record, name),
                           message=f"{name}: {summary['frames']} frames, {summary['fps']:.1f} FPS -> {out_dir / stem}.mp4")
             return result
+        t0 = time.perf_counter()
         image = read_image_input(item)
+        t1 = time.perf_counter()
         pred = estimator.predict(image)
+        t2 = time.perf_counter()
         record = image_record(name, pred, described)
         write_atomic(json_path, json.dumps(record, indent=1))
         if draw is not None:
-            _write_image(out_dir / f"{stem}.jpg", draw(image, pred.poses))
+            _write_image(render_path, draw(image, pred.poses))
+        result["timings_ms"] = {"read": (t1 - t0) * 1e3, **pred.timings_ms, "write": (time.perf_counter() - t2) * 1e3}
         result.update(frames=1, people=len(pred.poses), rows=person_rows(record, name))
         t = pred.timings_ms
         result["message"] = (f"{name}: {_people(len(pred.poses))} ({pred.input_size[0]}x{pred.input_size[1]}, "
                              f"infer {t['infer']:.0f} ms, decode {t['decode']:.1f} ms) -> {json_path}")
-        if options.coco:
-            result["coco"] = _coco_of(item, pred.poses, from_record=False)
+        if options.coco:  # from the JSON's rounded keypoints, as for a resumed run: the same list either way
+            result["coco"] = _coco_of(item, record["people"])
     except EdgeposeError as e:
         result.update(status="failed", error=str(e).removeprefix(f"{name}: "))
     return result

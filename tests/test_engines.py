@@ -45,6 +45,7 @@ def _sorted(results: list[dict]) -> list[tuple]:
     return sorted((r["image_id"], r["score"], tuple(r["keypoints"])) for r in results)
 
 
+@pytest.mark.slow
 def test_ray_engine_equals_local_engine_and_resumes(ray_cluster, inputs, tmp_path, pretrained_path, capsys):
     model = ["--model", str(pretrained_path)]
     local, ray_out = tmp_path / "local", tmp_path / "ray"

@@ -62,15 +62,18 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def set_threads(threads: int | None) -> dict:
+def set_threads(threads: int | None, tensorflow: bool) -> dict:
     """Limits this process's inference threads; returns the backend options that do the rest.
 
-    TensorFlow (keras, tensorflow backends) is configured here, before the model loads; LiteRT
-    takes ``threads`` as a load option; OpenVINO and ONNX Runtime run with their defaults.
+    TensorFlow (keras, tensorflow backends: ``tensorflow=True``) is configured here, before the
+    model loads; LiteRT takes ``threads`` as a load option; OpenVINO and ONNX Runtime run with
+    their defaults.
     """
     if not threads:
         return {}
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    if not tensorflow:
+        return {"threads": threads}
     try:
         import tensorflow as tf
 
@@ -90,9 +93,10 @@ class _Predictor:
 
         quiet.install()
         t0 = time.perf_counter()
-        opts = set_threads(threads)
         backend = load_kwargs.get("backend")
         model = str(load_kwargs.get("model") or "")
+        uses_tf = backend in ("keras", "tensorflow") or (backend is None and not model.endswith((".tflite", ".xml", ".onnx")))
+        opts = set_threads(threads, tensorflow=uses_tf)
         if opts and (backend == "litert" or (backend is None and model.endswith(".tflite"))):
             load_kwargs = {**load_kwargs, **opts}
         self.estimator = edgepose.load(**load_kwargs)

@@ -22,7 +22,7 @@ from edgepose.skeleton import Skeleton
 
 #: ``--augment`` without a recipe. Chosen on the tuning part of the fixed split (docs/engines.md):
 #: Keras fp32, 432 tall, 27 photos.
-DEFAULT_RECIPE = "flip,1,0.75"
+DEFAULT_RECIPE = "flip,1,0.75,0.5"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ from pathlib import Path
 from edgepose.errors import require
 
 #: The Parquet table's columns: one row per person found.
-PARQUET_COLUMNS = ("input", "frame", "person", "score", "keypoints")
+PARQUET_COLUMNS = ("input", "frame", "person", "score", "keypoints", "track_id")
 
 
 def write_parquet(path: str | Path, results: list[dict]) -> int:
     """One row per person of every input (input, frame, person, score, keypoints: 54 float32 as
-    x, y, confidence of each of the 18 parts in pixels); written atomically. Returns the row count."""
+    x, y, confidence of each of the 18 parts in pixels; track_id: null unless tracked); written
+    atomically. Returns the row count."""
     pa = require("pyarrow", "ray", "the Parquet table of people")
     import pyarrow.parquet as pq
 
@@ -22,7 +23,7 @@ def write_parquet(path: str | Path, results: list[dict]) -> int:
 
     rows = [r for res in results for r in res["rows"]]
     schema = pa.schema([("input", pa.string()), ("frame", pa.int32()), ("person", pa.int32()),
-                        ("score", pa.float32()), ("keypoints", pa.list_(pa.float32()))])
+                        ("score", pa.float32()), ("keypoints", pa.list_(pa.float32())), ("track_id", pa.int32())])
     table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -38,7 +39,8 @@ def finish(results: list[dict], failed: list[tuple[str, str]], out_dir: Path, *,
     """
     from edgepose.io_utils import write_atomic
 
-    failed = [*failed, *((r["input"], r["error"]) for r in results if r["status"] == "failed")]
+    failed = [*failed, *((r["input"], r["error"]) for r in results if r["status"] == "failed"),
+              *(tuple(f) for r in results for f in r.get("failed_files", []))]
     if coco_results:
         write_atomic(coco_results, json.dumps([c for r in results for c in r["coco"]]))
     if parquet:

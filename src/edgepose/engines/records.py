@@ -8,19 +8,6 @@ from pathlib import Path
 import numpy as np
 
 
-def image_record(image: str, pred, model: dict) -> dict:
-    """The per-image JSON: our named keypoints plus OpenPose's flat pose_keypoints_2d."""
-    return {
-        "image": image,
-        "height": pred.image_size[0],
-        "width": pred.image_size[1],
-        "input_size": list(pred.input_size),
-        "model": model,
-        "timings_ms": {k: round(v, 2) for k, v in pred.timings_ms.items()},
-        "people": [{**p.to_dict(), **p.to_openpose()} for p in pred.poses],
-    }
-
-
 def load_record(path: Path) -> dict | None:
     """A JSON written by an earlier run, or None if absent or not a whole JSON object."""
     try:
@@ -47,10 +34,11 @@ def poses_of(people: list[dict]) -> list:
 
 def person_rows(record: dict, input_name: str) -> list[dict]:
     """One row per person of an image or video record: input, frame (0 for an image), person
-    (its index in the frame), score, keypoints (flat x, y, confidence per part, as OpenPose)."""
+    (its index in the frame), score, keypoints (flat x, y, confidence per part, as OpenPose),
+    track_id (None unless the video was tracked)."""
     frames = record["frames"] if "frames" in record else [{"frame": 0, "people": record.get("people", [])}]
     return [{"input": input_name, "frame": int(f["frame"]), "person": i, "score": float(p["score"]),
-             "keypoints": [float(v) for v in p["pose_keypoints_2d"]]}
+             "keypoints": [float(v) for v in p["pose_keypoints_2d"]], "track_id": p.get("track_id")}
             for f in frames for i, p in enumerate(f["people"])]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.engines.inputs import Input, is_uri, is_video_input, read_bytes, read_image_input, suffix_of
-from edgepose.engines.records import done_by_same_model, image_record, load_record, person_rows, poses_of
+from edgepose.engines.records import done_by_same_model, load_record, person_rows, poses_of
 from edgepose.errors import EdgeposeError
 
 
@@ -23,6 +23,9 @@ class Options:
     overwrite: redo inputs whose JSON an earlier run with the same model wrote.
     coco: also return COCO keypoint results (``image_id`` = the number in the file name).
     progress: per-video progress bars.
+    track_buffer: track people across a video's frames, keeping a hidden person's ID this many
+        frames (None: no tracking); smooth: One Euro smoothing of tracked keypoints.
+    sequence_fps: frame rate of folder inputs run as one video (``--sequence``).
     """
 
     out_dir: str
@@ -30,6 +33,17 @@ class Options:
     overwrite: bool = False
     coco: bool = False
     progress: bool = False
+    track_buffer: int | None = None
+    smooth: bool = False
+    sequence_fps: float = 25.0
+
+    def tracker(self):
+        """A fresh tracker for one video, or None."""
+        if self.track_buffer is None and not self.smooth:
+            return None
+        from edgepose.track import Tracker
+
+        return Tracker(30 if self.track_buffer is None else self.track_buffer, smooth=self.smooth)
 
 
 def _people(n: int) -> str:
@@ -64,15 +78,18 @@ def process(estimator, item: Input, stem: str, described: dict, options: Options
 
     Returns {"input", "stem", "status": "done" | "skipped" | "failed", "error", "people" (total),
     "frames", "rows" (``records.person_rows``), "coco" (COCO results of an image), "message",
+    for a --sequence folder "failed_files" (frames that could not be read, as (file, why)),
     and for a processed image "timings_ms": read (file to pixels), the estimator's steps, write
     (JSON and render)}.
     """
     from edgepose.io_utils import write_atomic
+    from edgepose.record import image_record
     from edgepose.render import renderer
 
     out_dir = Path(options.out_dir)
     name = str(item)
-    video = is_video_input(item)
+    sequence = isinstance(item, Path) and item.is_dir()  # a folder given with --sequence: one video
+    video = sequence or is_video_input(item)
     json_path = out_dir / f"{stem}.json"
     result = {"input": name, "stem": stem, "status": "done", "error": None, "people": 0, "frames": 0,
               "rows": [], "coco": [], "message": ""}
@@ -90,11 +107,17 @@ def process(estimator, item: Input, stem: str, described: dict, options: Options
             return result
         draw = renderer(options.render) if options.render else None
         if video:
-            from edgepose.video import process_video
+            from edgepose.video import process_sequence, process_video
 
-            with _local_copy(item) as path:
-                summary = process_video(estimator, path, render_path, json_path, render=draw is not None,
-                                        progress=options.progress, draw=draw)
+            if sequence:
+                summary = process_sequence(estimator, item, render_path, json_path, fps=options.sequence_fps,
+                                           render=draw is not None, progress=options.progress,
+                                           tracker=options.tracker(), draw=draw)
+                result["failed_files"] = summary["failed"]  # unreadable frames, skipped and listed
+            else:
+                with _local_copy(item) as path:
+                    summary = process_video(estimator, path, render_path, json_path, render=draw is not None,
+                                            progress=options.progress, tracker=options.tracker(), draw=draw)
             record = load_record(json_path)
             result.update(frames=summary["frames"], people=summary["people"], rows=person_rows(record, name),
                           message=f"{name}: {summary['frames']} frames, {summary['fps']:.1f} FPS -> {out_dir / stem}.mp4")

@@ -121,7 +121,7 @@ async def run_load(url: str, samples: list[Sample], total: int, concurrency: int
                     status = r.status_code
                     body = r.json()
                 except (httpx.TransportError, ValueError) as e:
-                    result.errors[type(e).__name__] += 1
+                    result.errors[f"{type(e).__name__} ({s.kind})"] += 1
                     continue
                 ms = (time.perf_counter() - t) * 1e3
                 result.statuses[status] += 1

@@ -28,7 +28,15 @@ from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION
 from edgepose.export.formats import FORMATS, PRECISIONS, ExportFormat, _did_you_mean, default_output, get_format
 from edgepose.artifact import read_config
 from edgepose.export.calibration import calibration_files
-from edgepose.export.source import DEFAULT_SIZE, NEEDS_CALIBRATION, ExportSource, planned_config, resolve_model_path
+from edgepose.export.source import (
+    DEFAULT_SIZE,
+    DYNAMIC_FORMATS,
+    DYNAMIC_PRECISIONS,
+    NEEDS_CALIBRATION,
+    ExportSource,
+    planned_config,
+    resolve_model_path,
+)
 
 __all__ = [
     "FORMATS", "PRECISIONS", "ExportFormat", "ExportResult", "ExportSource", "export", "get_format", "read_config",
@@ -94,6 +102,7 @@ def export(
     output: str | os.PathLike | None = None,
     num_calibration: int = DEFAULT_NUM_CALIBRATION,
     prepare_int8: bool = True,
+    dynamic: bool = False,
     **options: Any,
 ) -> ExportResult:
     """Writes ``model`` as ``format`` at ``precision``; returns the ``ExportResult``.
@@ -103,6 +112,8 @@ def export(
     format: a name in ``FORMATS`` (saved_model, onnx, openvino, tflite, edgetpu).
     precision: fp32, fp16 or int8, as the format allows.
     size: fixed (height, width) input in pixels, multiples of 8. stages: keep the first K stages.
+    dynamic: free height and width instead of ``size`` (saved_model, onnx, openvino, tflite; fp32
+        and fp16): runtimes then size each image like the Keras path (432 tall, width following).
     calibration: folder of photos for int8 (letterboxed like at inference); num_calibration: at most
         this many of them. prepare_int8: apply ``edgepose.quant.prepare_for_int8`` when it exists.
     output: the artifact path; default ``runs/export/<preset>_<H>x<W>_s<K>_<precision><suffix>``.
@@ -117,13 +128,20 @@ def export(
     _check_options(fmt, {k: v for k, v in options.items() if k not in ("calibration", "num_calibration")})
     if calibration is not None and precision != "int8" and not isinstance(model, ExportSource):
         raise EdgeposeError(f"calibration photos are used by int8 exports only (this is {precision})")
+    dynamic = model.dynamic if isinstance(model, ExportSource) else bool(dynamic)
+    if dynamic and fmt.name not in DYNAMIC_FORMATS:
+        raise EdgeposeError(f"{fmt.name} needs a fixed input size (the Edge TPU compiler refuses dynamic shapes); "
+                            f"--dynamic works for {', '.join(DYNAMIC_FORMATS)}")
+    if dynamic and precision not in DYNAMIC_PRECISIONS:
+        raise EdgeposeError(f"--dynamic exports {' and '.join(DYNAMIC_PRECISIONS)}; {precision} is calibrated "
+                            "at one size for fixed-shape targets: give --size HxW instead")
     for module in _EXTRA_MODULES.get(fmt.extra or "", ()):
         require(module, fmt.extra, f"{fmt.name} export")
 
     own = not isinstance(model, ExportSource)
     if own:  # everything that can be checked without loading the network, first
         path = resolve_model_path(model)
-        planned = planned_config(path, size, stages)
+        planned = planned_config(path, None if dynamic else size, stages)
         if precision == "int8":
             if calibration is None:
                 raise EdgeposeError(NEEDS_CALIBRATION)
@@ -139,7 +157,7 @@ def export(
     check_writable(out)
 
     source = ExportSource(path, size=size, stages=stages, calibration=calibration,
-                          num_calibration=num_calibration, prepare_int8=prepare_int8) if own else model
+                          num_calibration=num_calibration, prepare_int8=prepare_int8, dynamic=dynamic) if own else model
     try:
         if precision == "int8":
             source.calibration_data()  # fail early, before any conversion, if the photos are unusable

@@ -102,15 +102,14 @@ def get_format(name: str) -> ExportFormat:
 
 def default_output(config: ModelConfig, fmt: ExportFormat, precision: str,
                    folder: Path = DEFAULT_EXPORT_DIR) -> Path:
-    """``folder/<preset>_<H>x<W>_s<stages>_<precision><suffix>``, e.g. mobilenet_thin_368x432_s6_int8.tflite.
+    """``folder/<preset>_<H>x<W>_s<stages>_<precision><suffix>``, e.g. mobilenet_thin_368x432_s6_int8.tflite
+    (``<preset>_dynamic_s<stages>...`` for a dynamic input size).
 
     The edgetpu format adds ``_tpu`` (``..._int8_tpu.tflite``, compiled to ``..._int8_tpu_edgetpu.tflite``)
     so that it does not overwrite the tflite int8 file, whose metadata differs."""
-    if config.input_size is None:
-        raise ValueError("exported models have a fixed input size; config.input_size is None")
-    h, w = config.input_size
+    size = "dynamic" if config.input_size is None else "{}x{}".format(*config.input_size)
     tag = "_tpu" if fmt.name == "edgetpu" else ""
-    return Path(folder) / f"{config.preset}_{h}x{w}_s{config.stages}_{precision}{tag}{fmt.suffix}"
+    return Path(folder) / f"{config.preset}_{size}_s{config.stages}_{precision}{tag}{fmt.suffix}"
 
 
 def formats_table() -> str:

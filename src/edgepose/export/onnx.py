@@ -1,6 +1,6 @@
 """ONNX (fp32, opset 17 by default) through tf2onnx from the SavedModel signature.
 
-Input ``image`` float32 [1, H, W, 3] (NHWC, as the Keras model), outputs ``heatmaps`` and
+Input ``image`` float32 [1, H, W, 3] (NHWC, as the Keras model; H and W free with ``--dynamic``), outputs ``heatmaps`` and
 ``pafs``; the config is the ``metadata_props`` entry ``edgepose_config``.
 """
 
@@ -29,7 +29,7 @@ def convert(source: "ExportSource", opset: int = DEFAULT_OPSET):
 
     if opset < MIN_OPSET:
         raise EdgeposeError(f"ONNX opset {opset} is too old; use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
-    h, w = source.config.input_size
+    h, w = source.config.input_size or (None, None)  # None: a dynamic ("unk") height and width
     loaded = tf.saved_model.load(str(source.saved_model()))
     signature = loaded.signatures["serving_default"]
 

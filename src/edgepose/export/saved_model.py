@@ -19,14 +19,14 @@ def write_saved_model(model, config: ModelConfig, folder: Path) -> Path:
     """Writes ``model`` as a SavedModel at ``folder`` (which must not exist), config included.
 
     Signature ``serving_default``: input ``image`` float32 [1, H, W, 3] (H, W = config.input_size,
-    raw pixels as the config says), outputs ``heatmaps`` float32 [1, H/8, W/8, 19] and ``pafs``
+    or free -- any multiple of the stride -- when it is None; raw pixels as the config says), outputs ``heatmaps`` float32 [1, H/8, W/8, 19] and ``pafs``
     [1, H/8, W/8, 38]. Inference only (``training=False``), no variables to train.
     """
     import tensorflow as tf
 
     from edgepose.export.source import output_indices
 
-    h, w = config.input_size
+    h, w = config.input_size or (None, None)
     hi, pi = output_indices(model, config)
 
     @tf.function(input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name="image")])

@@ -23,6 +23,10 @@ from edgepose.io_utils import file_sha256
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION, load_calibration
 
 DEFAULT_SIZE = (368, 432)
+#: What ``--dynamic`` exports cannot be: int8 calibrates at one size and its targets (Edge TPU,
+#: NPUs) need fixed shapes; the Edge TPU compiler refuses dynamic tensors.
+DYNAMIC_FORMATS = ("saved_model", "onnx", "openvino", "tflite")
+DYNAMIC_PRECISIONS = ("fp32", "fp16")
 OUTPUT_NAMES = ("heatmaps", "pafs")
 NEEDS_CALIBRATION = ("int8 export needs calibration photos: pass calibration=DIR (--calibration DIR), "
                      "a folder of ~100 photos like the ones the model will see")
@@ -66,13 +70,15 @@ def resolve_model_path(model_path: str | os.PathLike | None) -> Path:
     return path
 
 
-def planned_config(model_path: Path, size: tuple[int, int], stages: int | None) -> ModelConfig:
-    """The exported model's config read from the .keras file without loading the network."""
+def planned_config(model_path: Path, size: tuple[int, int] | None, stages: int | None) -> ModelConfig:
+    """The exported model's config read from the .keras file without loading the network
+    (``size`` None: a dynamic input size)."""
     from edgepose.models.io import read_config
 
     try:
         config = read_config(model_path)
-        return config.replace(input_size=tuple(size), stages=config.stages if stages is None else int(stages))
+        return config.replace(input_size=None if size is None else tuple(size),
+                              stages=config.stages if stages is None else int(stages))
     except ValueError as e:
         raise EdgeposeError(str(e)) from None
 
@@ -82,6 +88,8 @@ class ExportSource:
 
     model_path: an edgepose ``.keras`` file; None for the pretrained default model.
     size: (height, width) in pixels, multiples of the stride (8).
+    dynamic: leave height and width free (``size`` is ignored; ``config.input_size`` is None):
+        the runtime sizes each image like the Keras path. fp32 and fp16 only.
     stages: keep the first K refinement stages (None: all of the file's).
     calibration: folder of photos for int8 calibration; num_calibration: how many of them to use.
     prepare_int8: run ``edgepose.quant.prepare`` before int8 conversion (False: naive PTQ).
@@ -96,12 +104,13 @@ class ExportSource:
         calibration: str | os.PathLike | None = None,
         num_calibration: int = DEFAULT_NUM_CALIBRATION,
         prepare_int8: bool = True,
+        dynamic: bool = False,
     ) -> None:
         from edgepose.models import load_keras
 
         path = resolve_model_path(model_path)
-        size = tuple(int(v) for v in size)
-        if len(size) != 2 or min(size) <= 0:
+        size = None if dynamic else tuple(int(v) for v in size)
+        if size is not None and (len(size) != 2 or min(size) <= 0):
             raise EdgeposeError(f"size must be (height, width), got {size}")
         if stages is not None and stages < 1:
             raise EdgeposeError(f"stages must be >= 1, not {stages}")
@@ -121,6 +130,7 @@ class ExportSource:
             weights_sha256=config.weights_sha256 or file_sha256(path),
             edgepose_version=__version__,
         )
+        self.dynamic = bool(dynamic)
         self.calibration_dir = Path(calibration) if calibration is not None else None
         self.num_calibration = int(num_calibration)
         self.prepare_int8 = prepare_int8
@@ -135,6 +145,9 @@ class ExportSource:
     def calibration_data(self) -> np.ndarray:
         """float32 [N, H, W, 3] letterboxed calibration photos (loaded once)."""
         if self._calibration is None:
+            if self.dynamic:
+                raise EdgeposeError("int8 needs a fixed input size (calibration and int8 targets are fixed-size); "
+                                    "drop --dynamic or export fp32 / fp16")
             if self.calibration_dir is None:
                 raise EdgeposeError(NEEDS_CALIBRATION)
             self._calibration = load_calibration(self.calibration_dir, self.config, self.num_calibration)

@@ -78,6 +78,10 @@ class LiteRTBackend(Backend):
         self._in = interpreter.get_input_details()[0]
         self._outs = interpreter.get_output_details()
         self._nchw = input_is_nchw(list(self._in["shape_signature"]))
+        # A dynamic-size file (``export --dynamic``) has -1 for height and width in its signature:
+        # the interpreter is resized to each input (``_fit``).
+        hw = self._in["shape_signature"][2:4] if self._nchw else self._in["shape_signature"][1:3]
+        self.dynamic = bool(any(int(v) < 0 for v in hw))
         self._in_quant = self._qparams(self._in)
         self._out_quant = [self._qparams(d) for d in self._outs]
 
@@ -156,9 +160,10 @@ class LiteRTBackend(Backend):
         interpreter = Interpreter(model_content=bytes(content), num_threads=int(threads))
         interpreter.allocate_tensors()
         detail = interpreter.get_input_details()[0]
-        h, w = (int(v) for v in detail["shape"][1:3])
+        dynamic = any(int(v) < 0 for v in detail["shape_signature"][1:3])
+        size = None if dynamic else tuple(int(v) for v in detail["shape"][1:3])
         precision = "int8" if np.issubdtype(detail["dtype"], np.integer) else config.precision
-        return cls(None, config.replace(input_size=(h, w), precision=precision), interpreter, "CPU", int(threads))
+        return cls(None, config.replace(input_size=size, precision=precision), interpreter, "CPU", int(threads))
 
     @property
     def device(self) -> str:
@@ -204,8 +209,23 @@ class LiteRTBackend(Backend):
             outs.append(dequantize(y, *q) if q is not None else y.astype(np.float32, copy=True))
         return outs
 
+    def _fit(self, batch: np.ndarray) -> None:
+        """Resizes a dynamic-size interpreter's input to ``batch``'s height and width (once per
+        new size; LiteRT re-plans its tensors and delegates on ``allocate_tensors``)."""
+        hw = list(self._in["shape"][2:4] if self._nchw else self._in["shape"][1:3])
+        if hw == list(batch.shape[1:3]):
+            return
+        h, w = batch.shape[1:3]
+        shape = [1, 3, h, w] if self._nchw else [1, h, w, 3]
+        self.interpreter.resize_tensor_input(self._in["index"], shape, strict=True)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]
+        self._outs = self.interpreter.get_output_details()
+
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = self.check_input(batch)
+        if self.dynamic:
+            self._fit(batch)
         if list(self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]) != list(batch.shape[1:3]):
             h, w = self._in["shape"][1:3] if not self._nchw else self._in["shape"][2:4]
             raise ValueError(f"this model takes {h}x{w} inputs, got {batch.shape[1]}x{batch.shape[2]}")

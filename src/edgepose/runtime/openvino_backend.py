@@ -170,11 +170,12 @@ class OpenVINOBackend(Backend):
     def from_model(cls, model: Any, config: ModelConfig, *, device: str = "CPU", hint: str = "LATENCY",
                    threads: int | None = 1, inference_precision: str | None = None) -> "OpenVINOBackend":
         """Compiles an in-memory ``openvino.Model`` (e.g. straight from ``nncf.quantize``);
-        ``config`` describes it (the input size is taken from the model)."""
+        ``config`` describes it (the input size is taken from the model; None when dynamic)."""
         ov = require("openvino", "openvino", "OpenVINO models (.xml)")
         core = ov.Core()
-        h, w = (int(v) for v in model.inputs[0].get_partial_shape().to_shape()[1:3])
-        config = config.replace(input_size=(h, w))
+        shape = model.inputs[0].get_partial_shape()
+        size = tuple(int(shape[i].get_length()) for i in (1, 2)) if shape.is_static else None
+        config = config.replace(input_size=size)
         props = compile_properties(config, device, hint.upper(), threads, inference_precision)
         return cls(None, config, core.compile_model(model, device, props), device, hint.upper(), threads)
 

@@ -130,26 +130,30 @@ def openvino_stage_cuts(model: Path, cache: Path, size: tuple[int, int], stages:
     todo = [k for k, t in targets.items() if not t.exists()]
     if not todo:
         return targets
+    import tensorflow as tf  # before openvino: the other order sometimes hangs in TF's import here
+
     import openvino as ov
-    import tensorflow as tf
 
     from edgepose.models import load_keras
 
     log(f"converting the {max(todo)}-stage model at {size[0]}x{size[1]} once for OpenVINO fp32, stages {todo}")
     t0 = time.perf_counter()
     keras_model, _ = load_keras(model, input_size=tuple(size), stages=max(todo), all_stages=True)
-    fn = tf.function(lambda x: keras_model(x, training=False),
+    names = [f"stage{k}_{m}" for k in range(1, max(todo) + 1) for m in ("heatmaps", "pafs")]
+
+    # Outputs by name: a converter orders a list of outputs as it likes (e.g. Identity_10 before _2).
+    fn = tf.function(lambda x: dict(zip(names, keras_model(x, training=False))),
                      input_signature=[tf.TensorSpec([1, *size, 3], tf.float32, name="image")])
     converted = ov.convert_model(fn)
     sha = file_sha256(model)
-    channels = [int(o.get_partial_shape()[-1].get_length()) for o in converted.outputs]
     for k in todo:
         cut = converted.clone()
-        outs = [cut.output(2 * k - 2), cut.output(2 * k - 1)]
+        by_name = {n: o for o in cut.outputs for n in o.get_names()}
+        outs = [by_name[f"stage{k}_heatmaps"], by_name[f"stage{k}_pafs"]]
         config = planned_config(model, size, k).replace(precision="fp32", quantization={}, weights_sha256=sha)
-        if channels[2 * k - 2: 2 * k] != [config.num_heatmaps, config.num_pafs]:
-            raise EdgeposeError(f"stage {k} outputs have {channels[2 * k - 2: 2 * k]} channels, expected "
-                                f"heatmaps then PAFs")
+        channels = [int(o.get_partial_shape()[-1].get_length()) for o in outs]
+        if channels != [config.num_heatmaps, config.num_pafs]:
+            raise EdgeposeError(f"stage {k} outputs have {channels} channels, expected heatmaps then PAFs")
         for port, name in zip(outs, ("heatmaps", "pafs")):
             port.get_tensor().set_names({name})
         sub_model = ov.Model(outs, cut.get_parameters(), f"{config.preset}_s{k}")

@@ -22,7 +22,7 @@ from edgepose.errors import EdgeposeError
 from edgepose.io_utils import file_sha256
 from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION, load_calibration
 
-DEFAULT_SIZE = (368, 432)
+DEFAULT_SIZE = (432, 576)
 #: What ``--dynamic`` exports cannot be: int8 calibrates at one size and its targets (Edge TPU,
 #: NPUs) need fixed shapes; the Edge TPU compiler refuses dynamic tensors.
 DYNAMIC_FORMATS = ("saved_model", "onnx", "openvino", "tflite")

@@ -40,7 +40,7 @@ STAGES: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 GRID_FORMAT = ("openvino", "fp32")
 #: The pairs run at the chosen point (and at points the caller names).
 POINT_FORMATS: tuple[tuple[str, str], ...] = (("openvino", "int8"), ("tflite", "int8"), ("tflite", "fp32"))
-#: ``choose``: the fastest point whose tuning AP is within this many AP points of the best one.
+#: ``choose``: sizes whose tuning AP is within this many AP points of the best point qualify.
 AP_TOLERANCE = 1.0
 
 
@@ -274,14 +274,20 @@ def sweep(model: str | Path | None, images: list[tuple[Path, int | None]], annot
 
 
 def choose(rows: list[FrontierRow], tolerance: float = AP_TOLERANCE, part: str = "tuning") -> FrontierRow | None:
-    """The fastest row whose AP on ``part`` is within ``tolerance`` of the best row's (None if no
-    row has that part). Only ``part``'s AP is looked at, so that the choice never sees the
-    evaluation photos."""
-    scored = [r for r in rows if part in r.ap and r.latency_ms]
+    """The default point: among rows whose AP on ``part`` is within ``tolerance`` of the best row's,
+    the smallest input (fewest pixels: the network is fully convolutional, its work grows with
+    H x W), then the most stages at that size (the export default keeps all of a model's stages;
+    fewer stages are the documented way to trade AP for time). None if no row has ``part``.
+
+    Cost by pixels, not by the measured latency: on a shared machine the latency of one point can
+    be off by 2x (docs/frontier.md), while the order of the sizes' costs is not in doubt. Only
+    ``part``'s AP is looked at, so that the choice never sees the evaluation photos."""
+    scored = [r for r in rows if part in r.ap]
     if not scored:
         return None
     best = max(r.ap[part] for r in scored)
-    return min((r for r in scored if r.ap[part] >= best - tolerance), key=lambda r: r.latency_ms[0])
+    good = [r for r in scored if r.ap[part] >= best - tolerance]
+    return min(good, key=lambda r: (r.size[0] * r.size[1], -r.stages))
 
 
 def pareto(rows: list[FrontierRow], part: str) -> list[FrontierRow]:

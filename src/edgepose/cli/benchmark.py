@@ -19,7 +19,7 @@ first. --all-formats exports the model once per format and precision into a cach
 reuses those files later; formats whose runtime is not installed are listed with the reason.
 
 --frontier sweeps fixed input sizes (--sizes) x refinement stages (--stages, default 1..6) in
-OpenVINO fp32, chooses the fastest point within 1 AP of the best on the tuning part of the split,
+OpenVINO fp32, chooses the smallest size within 1 AP of the best on the tuning part of the split,
 then runs --pairs (default: OpenVINO int8, TFLite int8, TFLite fp32) at that point and at any
 --points. Exports are cached. AP is given per part (tuning / evaluation); see docs/frontier.md.
 """
@@ -179,6 +179,13 @@ def run_frontier(args: argparse.Namespace) -> int:
 
     if not args.annotations:
         raise EdgeposeError("--frontier scores AP: give --annotations (a COCO person_keypoints JSON)")
+    from edgepose.errors import require
+
+    require("pycocotools", "eval", "AP in the benchmark (--annotations)")
+    if not args.model:
+        from edgepose.estimator import set_up_default_model
+
+        set_up_default_model()  # fetched and converted once when missing
     sizes = [parse_fixed_size(s) for s in args.sizes] if args.sizes else list(fr.SIZES)
     stages = args.stages or list(fr.STAGES)
     pairs = [fr.parse_pair(p) for p in args.pairs] if args.pairs else list(fr.POINT_FORMATS)
@@ -235,8 +242,8 @@ def run_frontier(args: argparse.Namespace) -> int:
           f"{len(images)} photos; + = on the tuning-part frontier, * = chosen")
     print(fr.format_frontier(rows, chosen, markdown=args.markdown))
     if chosen is not None:
-        print(f"chosen: {chosen.size[0]}x{chosen.size[1]}, {chosen.stages} stages (the fastest point within "
-              f"{fr.AP_TOLERANCE} AP of the best on the tuning part)")
+        print(f"chosen: {chosen.size[0]}x{chosen.size[1]}, {chosen.stages} stages (the smallest size within "
+              f"{fr.AP_TOLERANCE} AP of the best on the tuning part, most stages there)")
     for label, ms, ap in references:
         print(f"reference: {label}: {ms:.0f} ms" + (f", AP {ap:.1f}" if ap is not None else ""))
     tfpose = info.get("tfpose_network_only_ms")

@@ -2,7 +2,7 @@
 
     from edgepose.export import export, read_config
     result = export(None, "tflite", "int8", size=(368, 432), calibration="photos/")
-    result.path            # runs/export/mobilenet_thin_368x432_s6_int8.tflite
+    result.path            # runs/export/mobilenet_thin_368x432_s6_int8.tflite (size given)
     read_config(result.path).quantization["tensors"]["heatmaps"]   # {"dtype": "int8", "scale": ..}
 
 Formats and the precisions each allows are in ``edgepose.export.formats.FORMATS``. To write several

@@ -22,8 +22,8 @@ camera width / camera height, rounded to a multiple of 8: 4:3 (640x480, 1280x960
 480x640; 16:9 (1280x720, 1920x1080) -> 432x768 or 368x656; portrait 3:4 -> 576x432. The default,
 {default}, is for 4:3 landscape cameras, the common case; docs/frontier.md has the measured AP and
 latency of each size and stage count. --dynamic leaves the size free (fp32/fp16; SavedModel, ONNX,
-OpenVINO on CPU/GPU, TFLite on the CPU): each image then runs {height} tall with its own width, as
-`edgepose predict` does with the Keras model. NPUs, the Edge TPU and MYRIAD need a fixed size.
+OpenVINO on CPU/GPU, TFLite on the CPU): each image then runs at `edgepose predict`'s default
+height with its own width, as predict does with the Keras model. NPUs, the Edge TPU and MYRIAD need a fixed size.
 
 Without --output the file goes to runs/export/<preset>_<H>x<W>_s<stages>_<precision><suffix>,
 e.g. runs/export/mobilenet_thin_{default}_s6_int8.tflite (<preset>_dynamic_s6_... with --dynamic).
@@ -32,7 +32,6 @@ e.g. runs/export/mobilenet_thin_{default}_s6_int8.tflite (<preset>_dynamic_s6_..
 
 
 def add_parser(sub, name: str) -> None:
-    from edgepose.estimator import DEFAULT_HEIGHT
     from edgepose.export.calibration import DEFAULT_NUM_CALIBRATION
     from edgepose.export.formats import FORMATS, PRECISIONS, formats_table
     from edgepose.export.source import DEFAULT_SIZE
@@ -43,7 +42,7 @@ def add_parser(sub, name: str) -> None:
                        description="Export a pose model with a fixed input size, heatmaps and PAFs as two "
                        "outputs, and its config (input size, scaling, stride, skeleton, quantization) as "
                        "metadata inside the artifact.",
-                       epilog=EXAMPLES.format(table=formats_table(), default=default, height=DEFAULT_HEIGHT),
+                       epilog=EXAMPLES.format(table=formats_table(), default=default),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help=f"target format: {', '.join(FORMATS)}")

@@ -6,8 +6,9 @@ One local Ray cluster (this machine's CPUs) serves every row; each row starts a 
 (one model load per actor) and processes the photos into a fresh output folder (JSON + overlay
 render, as ``predict`` does). Columns: wall = first input submitted to last result; first = to
 the first result (cluster job start + model load + one photo); img/s = steady rate after the first
-result, (n - 1) / (last - first); load = model load per actor; RSS = peak memory per actor; then
-the median ms per photo of each step inside an actor. The local engine (one process, TensorFlow's
+result, (n - 1) / (last - first); CPU s/img = median CPU time of the actor's process per photo
+(all its threads; much less disturbed by other work than wall time); load = model load per actor;
+RSS = peak memory per actor; then the median ms per photo of each step inside an actor. The local engine (one process, TensorFlow's
 default threads) is the reference row. Timings on a shared machine: compare rows of one run.
 """
 
@@ -33,6 +34,8 @@ def _row(name: str, results: list[dict], arrivals: list[float], t0: float) -> di
            "actors": len(actors) or None,
            "load_s": round(float(np.mean([a["actor_load_s"] for a in actors.values()])), 2) if actors else None,
            "rss_mb": round(max(a["actor_peak_rss_mb"] for a in actors.values())) if actors else None}
+    cpu = [r["cpu_s"] for r in results if "cpu_s" in r]
+    row["cpu_s_per_img"] = round(float(np.median(cpu)), 3) if cpu else None
     for step in STEPS:
         row[f"{step}_ms"] = round(float(np.median([r["timings_ms"][step] for r in results if "timings_ms" in r])), 1)
     return row
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, help="folder of photos")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--threads", type=int, default=1, help="inference threads per actor")
+    p.add_argument("--threads", type=int, nargs="+", default=[1], help="inference threads per actor, one row each "
+                   "(combined with every --workers value whose product fits the CPUs)")
     p.add_argument("--limit", type=int, default=40, help="photos used (default %(default)s)")
     p.add_argument("--no-local", action="store_true", help="skip the local-engine reference row")
     p.add_argument("--json", help="also write the rows as JSON")
@@ -59,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     connect()
     try:
-        for workers in args.workers:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        for workers, threads in [(w, t) for t in args.threads for w in args.workers if w * t <= cpus]:
             with tempfile.TemporaryDirectory(prefix="edgepose-bench-") as out:
                 arrivals: list[float] = []
                 t0 = time.perf_counter()
-                results = run_ray(items, {}, Options(out), workers=workers, threads=args.threads, quiet=True,
+                results = run_ray(items, {}, Options(out), workers=workers, threads=threads, quiet=True,
                                   on_result=lambda r: arrivals.append(time.perf_counter()))
-                rows.append(_row(f"ray, {workers} x {args.threads} thread", results, arrivals, t0))
+                rows.append(_row(f"ray, {workers} x {threads} thread", results, arrivals, t0))
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         ray.shutdown()
@@ -80,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             arrivals = []
             t1 = time.perf_counter()
             results = []
-            for item in items:  # one at a time, to take each arrival
+            for item in items:  # one at a time, to take each arrival and CPU time
+                c0 = time.process_time()
                 results += run_local(est, [item], Options(out), quiet=True)
+                results[-1]["cpu_s"] = time.process_time() - c0
                 arrivals.append(time.perf_counter())
             row = _row("local, 1 process", results, arrivals, t1)
             import resource
@@ -90,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print()
-    print("| engine | images | wall s | first s | img/s | model load s | peak RSS MB | " + " | ".join(f"{s} ms" for s in STEPS) + " |")
-    print("|---|---|---|---|---|---|---|" + "---|" * len(STEPS))
+    print("| engine | images | wall s | first s | img/s | CPU s/img | model load s | peak RSS MB | "
+          + " | ".join(f"{s} ms" for s in STEPS) + " |")
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(STEPS))
     for r in rows:
-        print(f"| {r['engine']} | {r['images']} | {r['wall_s']} | {r['first_s']} | {r['img_per_s']} | {r['load_s']} | "
-              f"{r['rss_mb']} | " + " | ".join(str(r[f'{s}_ms']) for s in STEPS) + " |")
+        print(f"| {r['engine']} | {r['images']} | {r['wall_s']} | {r['first_s']} | {r['img_per_s']} | {r['cpu_s_per_img']} | "
+              f"{r['load_s']} | {r['rss_mb']} | " + " | ".join(str(r[f'{s}_ms']) for s in STEPS) + " |")
     if args.json:
         from edgepose.io_utils import write_atomic
 

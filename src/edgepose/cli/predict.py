@@ -38,7 +38,8 @@ def add_parser(sub, name: str) -> None:
     e.add_argument("--address", metavar="ADDR", help="--engine ray: the cluster to join (auto, ray://HOST:10001); "
                    "default: start a local one")
     e.add_argument("--workers", type=int, metavar="N", help="--engine ray: actors, each with its own model and "
-                   "--threads threads (default 1) (default: the cluster's CPUs / threads)")
+                   "--threads threads (default 1) (default: the cluster's CPUs but one, / threads; a local cluster "
+                   "has this machine's CPUs + 1)")
     o = p.add_argument_group("output")
     o.add_argument("--output", "-o", default="runs/predict", metavar="DIR", help="where results go (default: %(default)s)")
     o.add_argument("--coco-results", metavar="FILE", help="also write all poses as one COCO keypoint-results JSON list "

@@ -30,11 +30,16 @@ from edgepose.errors import EdgeposeError, require
 #: Ray's shared-memory object store for a local cluster started here: the rows passed between
 #: stages are small (paths and JSON), so the default (30 % of RAM) would only reserve memory.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
+#: Logical CPUs the default worker count leaves to Ray Data's own scheduling. Measured here (40
+#: photos, 2 vCPUs): two one-thread actors holding both of a 2-CPU cluster's CPUs ran at 1.8-2.1
+#: photos/s, fewer than one actor (3.1-3.6); with a spare logical CPU, 3.9 (docs/engines.md).
+RAY_DATA_CPUS = 1
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Joins the Ray cluster at ``address`` ("auto", "ray://host:10001", ...), or starts a local one
-    with ``num_cpus`` CPUs (default: all) if none is running in this process.
+    with ``num_cpus`` logical CPUs (default: this machine's CPUs + 1, the one kept for Ray Data, see
+    ``RAY_DATA_CPUS``) if none is running in this process.
 
     Returns True if this call connected (the caller then ends it with ``ray.shutdown()``), False
     if this process was connected already (e.g. by ``ray.init`` in a notebook or a test)."""
@@ -53,6 +58,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         # Local workers import the same edgepose as this process (also from a source checkout).
         src = str(Path(__file__).resolve().parents[2])
         path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+        if num_cpus is None:
+            num_cpus = (os.cpu_count() or 1) + RAY_DATA_CPUS
         kwargs.update(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                       runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
@@ -108,9 +115,10 @@ class _Predictor:
     def __call__(self, batch: dict) -> dict:
         out = []
         for index, item, stem in zip(batch["index"], batch["item"], batch["stem"]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = process(self.estimator, str(item), str(stem), self.described, self.options)
-            result.update(index=int(index), seconds=time.perf_counter() - t0, actor=self.pid,
+            result.update(index=int(index), seconds=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+                          actor=self.pid,
                           actor_load_s=self.load_s,
                           actor_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             out.append(json.dumps(result))
@@ -120,12 +128,12 @@ class _Predictor:
 def run_ray(items: list[Input], load_kwargs: dict, options: Options, *, address: str | None = None,
             workers: int | None = None, threads: int | None = None, quiet: bool = False,
             on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Runs every input on a pool of ``workers`` actors (default: the cluster's CPUs / ``threads``),
+    """Runs every input on a pool of ``workers`` actors (default: the cluster's CPUs but one, / ``threads``),
     each holding its own estimator with ``threads`` inference threads (default 1).
 
     load_kwargs: arguments of ``edgepose.load`` (model, backend, device, stages, size, augment).
     Returns ``work.process`` results in input order, each with the actor's pid, load time and peak
-    memory (``actor_peak_rss_mb``) and the seconds it spent on the input. ``on_result`` is called
+    memory (``actor_peak_rss_mb``) and the seconds (wall, ``seconds``; CPU, ``cpu_s``) it spent on the input. ``on_result`` is called
     with each result as it arrives (in completion order).
     """
     ray = require("ray", "ray", "--engine ray")
@@ -143,7 +151,7 @@ def _run(ray, items: list[Input], load_kwargs: dict, options: Options, *, worker
     from tqdm import tqdm
 
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    workers = workers or max(1, cpus // threads)
+    workers = workers or max(1, (cpus - RAY_DATA_CPUS) // threads)
     if workers * threads > cpus:
         raise EdgeposeError(f"--workers {workers} x {threads} thread(s) needs {workers * threads} CPUs; "
                             f"the Ray cluster has {cpus}")

@@ -21,7 +21,9 @@ PAD_VALUE = 0.0  # as edgepose.preprocess pads
 class AugmentConfig:
     """Ranges of the random augmentation (all uniform).
 
-    scale: multiplier range on top of the letterbox fit of the whole image into the input.
+    scale: multiplier range on top of the fit of the image into the input.
+    fit: "longest" fits the whole image (predict's letterbox); "shortest" fits the shortest edge
+        and crops the rest (tf-pose's training, the pretrained network's scale of people).
     rotate: maximum rotation in degrees (either way).
     shift: maximum shift of the image centre, as a fraction of the input size.
     flip: probability of a horizontal flip.
@@ -31,6 +33,16 @@ class AugmentConfig:
     rotate: float = 30.0
     shift: float = 0.2
     flip: float = 0.5
+    fit: str = "longest"
+
+    def __post_init__(self) -> None:
+        if self.fit not in ("longest", "shortest"):
+            raise ValueError(f"fit must be 'longest' or 'shortest', not {self.fit!r}")
+
+
+# Fine-tuning from the pretrained weights: tf-pose's own training ranges (pose_augment.py:
+# shortest edge to the input x 0.95..1.6, rotation +-15 degrees, random crop, flip).
+FINETUNE = AugmentConfig(scale=(0.95, 1.6), rotate=15.0, shift=0.2, flip=0.5, fit="shortest")
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,8 @@ def sample_transform(
     """Draws a random transform: the image centre goes to the (shifted) input centre."""
     h, w = image_hw
     ih, iw = input_hw
-    s = min(ih / h, iw / w) * rng.uniform(*cfg.scale)
+    fit = min(ih / h, iw / w) if cfg.fit == "longest" else max(ih / h, iw / w)
+    s = fit * rng.uniform(*cfg.scale)
     theta = np.deg2rad(rng.uniform(-cfg.rotate, cfg.rotate))
     c, si = np.cos(theta) * s, np.sin(theta) * s
     lin = np.array([[c, -si], [si, c]])

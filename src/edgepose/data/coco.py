@@ -16,6 +16,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -88,10 +89,12 @@ class CocoKeypoints:
     images_dir: folder holding the ``file_name`` of every image.
     annotations: the COCO JSON file.
     only_with_people: keep only images with at least one person that has a labelled keypoint.
+    files: keep only the images with these file names (e.g. ``edgepose.eval.split.TUNING``).
     """
 
     def __init__(
-        self, images_dir: str | Path, annotations: str | Path, *, only_with_people: bool = True
+        self, images_dir: str | Path, annotations: str | Path, *, only_with_people: bool = True,
+        files: Iterable[str] | None = None,
     ) -> None:
         self.images_dir = Path(images_dir)
         self.annotations_path = Path(annotations)
@@ -114,11 +117,14 @@ class CocoKeypoints:
                     f"annotation #{n} (id {ann.get('id')}) has no 'keypoints' list of 51 numbers",
                 )
             by_image.setdefault(int(ann["image_id"]), []).append(ann)
+        keep = None if files is None else frozenset(files)
         records: list[ImageRecord] = []
         missing: list[str] = []
         for n, img in enumerate(data["images"]):
             if not isinstance(img, dict) or not {"id", "file_name"} <= img.keys():
                 raise _fail(self.annotations_path, f"image #{n} has no id or file_name")
+            if keep is not None and img["file_name"] not in keep:
+                continue
             anns = tuple(by_image.get(int(img["id"]), ()))
             if only_with_people and not any(
                 a.get("num_keypoints", 0) > 0 and not a.get("iscrowd", 0) for a in anns

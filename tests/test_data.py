@@ -22,6 +22,9 @@ COCO_DIR = DATA / "coco_sample"
 IMAGES, ANNOTATIONS = COCO_DIR / "images", COCO_DIR / "person_keypoints.json"
 INPUT = (368, 368)
 STRIDE = 8
+# drawn on the map grid (exact Gaussians and limb rectangles per map pixel; the input-resolution
+# default is checked against per-pixel references in test_train_finetune.py)
+ON_MAP = gt.Convention(sigma=7.0, limb_width=1.0, resolution="map")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,8 @@ def coco() -> CocoKeypoints:
 def sampler(coco):
     from edgepose.data.pipeline import CocoSampler, DataConfig
 
-    return CocoSampler(coco, ModelConfig(), DataConfig(input_size=INPUT, augment=None), cache_images=True)
+    return CocoSampler(coco, ModelConfig(), DataConfig(input_size=INPUT, augment=None, convention=ON_MAP),
+                       cache_images=True)
 
 
 def letterbox_keypoints(coco: CocoKeypoints, i: int, sampler) -> np.ndarray:
@@ -59,7 +63,7 @@ def test_coco17_to_18_neck_is_shoulder_midpoint(coco):
 
 def test_heatmap_peaks_at_keypoints_subpixel(coco, sampler):
     """A log-parabola through the 3x3 peak recovers each isolated keypoint's map position."""
-    s_map = gt.DEFAULT_SIGMA / STRIDE
+    s_map = ON_MAP.sigma / STRIDE
     errors = []
     for i in range(len(coco)):
         _, hm, _, _ = sampler.sample_with(i, sampler.transform(i, 0, 0))
@@ -94,7 +98,7 @@ def _segment_distance(px: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
 
 
 def test_pafs_unit_along_limbs_zero_elsewhere(coco, sampler):
-    width = gt.DEFAULT_LIMB_WIDTH
+    width = ON_MAP.limb_width
     unit_checked = 0
     for i in range(len(coco)):
         _, _, paf, _ = sampler.sample_with(i, sampler.transform(i, 0, 0))

@@ -8,6 +8,9 @@ EXAMPLES = """examples:
   edgepose train --images coco/train2017 --annotations person_keypoints_train2017.json --preset thin_w050
   edgepose train --images coco/train2017 --annotations kp.json --preset mobilenet_thin --init imported --epochs 5
   edgepose train ... --out runs/train --resume          continue an interrupted run where it stopped
+  edgepose train --images ../shared/data/coco_sample/images --annotations ../shared/data/coco_sample/person_keypoints.json \
+      --preset mobilenet_thin --init imported --part tuning --val-part tuning evaluation --epochs 4
+                       fine-tune on the tuning part; COCO AP of both parts every epoch, best by tuning AP
 """
 
 

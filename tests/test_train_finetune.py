@@ -97,15 +97,15 @@ def test_conventions_differ_where_they_should():
     the limb's ends, the segment does not; the background channel follows its rule."""
     map_hw = (INPUT[0] // STRIDE, INPUT[1] // STRIDE)
     kp = next(k for k in _people(4) if len(k))
-    on_map = gt.heatmaps(kp, map_hw, STRIDE, 8.0)
+    on_map = gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="map")
     area = gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="input")
     assert area[..., :18].max() < on_map[..., :18].max() <= 1.0
     assert np.abs(area - on_map).max() > 0.01
-    seg = gt.pafs(kp, map_hw, STRIDE, 1.0, extent="segment")
-    box = gt.pafs(kp, map_hw, STRIDE, 1.0, extent="box")
+    seg = gt.pafs(kp, map_hw, STRIDE, 1.0, resolution="map", extent="segment")
+    box = gt.pafs(kp, map_hw, STRIDE, 1.0, resolution="map", extent="box")
     assert (np.abs(box) > 0).sum() > (np.abs(seg) > 0).sum()
     assert np.all((np.abs(seg) > 0) <= (np.abs(box) > 0) | (np.abs(seg) < 1e-6))
-    summed = gt.heatmaps(kp, map_hw, STRIDE, 8.0, background="1-sum")
+    summed = gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="map", background="1-sum")
     np.testing.assert_allclose(summed[..., 18], np.clip(1 - summed[..., :18].sum(-1), 0, 1), atol=1e-6)
     with pytest.raises(ValueError, match="resolution"):
         gt.Convention(resolution="bogus")

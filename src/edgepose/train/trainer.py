@@ -364,12 +364,14 @@ SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_steps": 100, "optimizer": "adam", "freez
 FINETUNE_DEFAULTS = {"lr": 1e-3, "warmup_steps": 10, "optimizer": "lamb", "freeze": "none"}
 
 
-def _val_sets(val_images_dir, val_annotations, val_part, images_dir) -> list:
-    """The ValidationAP sets: one per part in ``val_part`` (a name, a list, or None = all photos)."""
+def _val_sets(val_images_dir, val_annotations, val_part, images_dir, annotations) -> list:
+    """The ValidationAP sets: one per part in ``val_part`` (a name, a list, or None = all photos);
+    none without ``val_annotations`` and ``val_part`` (``val_part`` alone: the training annotations)."""
     from edgepose.train.validation import ValSet
 
     if not val_annotations and val_part is None:
         return []
+    val_annotations = val_annotations or annotations
     parts = [val_part] if isinstance(val_part, str) or val_part is None else list(val_part)
     images = Path(val_images_dir or images_dir)
     return [ValSet(p or "all", images, Path(val_annotations), None if p in (None, "all") else p) for p in parts]
@@ -475,7 +477,7 @@ def train(
         coco = CocoKeypoints(images_dir, annotations, files=files_of(part) if part else None)
     except ValueError as e:
         raise EdgeposeError(str(e)) from None
-    sets = _val_sets(val_images_dir, val_annotations or annotations, val_part, images_dir)
+    sets = _val_sets(val_images_dir, val_annotations, val_part, images_dir, annotations)
     r = Run(out_dir, dist, verbose)
     resumed = r.open(
         config, resume=resume, run=run_args, steps_per_epoch=_steps(len(coco), batch_size, steps_per_epoch),

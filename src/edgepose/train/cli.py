@@ -19,7 +19,7 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="global batch size (default 8)")
     p.add_argument("--steps-per-epoch", type=int, metavar="N", help="batches per epoch (default: one pass)")
     p.add_argument("--lr", type=float, help="peak learning rate, cosine decay after the warm-up (default 1e-3; "
-                   "train --init: 1e-3 with LAMB, docs/training.md)")
+                   "train --init: 1e-5, measured in docs/training.md)")
     p.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up (default 100; train --init: 10)")
     p.add_argument("--no-augment", action="store_true", help="no scale/rotation/shift/flip augmentation")
     p.add_argument("--seed", type=int, default=0, help="data order and augmentation seed (default 0)")
@@ -37,7 +37,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     _common(p, "runs/train")
     p.add_argument("--part", choices=("tuning", "evaluation"), help="train on one part of the fixed split "
                    "(edgepose.eval.split; default: every photo)")
-    p.add_argument("--optimizer", choices=("adam", "lamb", "sgd"), help="optimizer (default adam; train --init: lamb)")
+    p.add_argument("--optimizer", choices=("adam", "lamb", "sgd"), help="optimizer (default adam)")
     p.add_argument("--freeze", choices=("none", "backbone"), help="layers kept fixed for the whole run (default none)")
     p.add_argument("--sigma", type=float, help="heatmap Gaussian sigma, input pixels (default: the measured best, "
                    "docs/training.md)")

@@ -115,10 +115,9 @@ def make_optimizer(lr: float, total_steps: int, warmup_steps: int, name: str = "
     """Adam, LAMB or SGD (momentum 0.9) with a linear warm-up to ``lr`` then cosine decay to
     ``lr / 100`` at ``total_steps``.
 
-    LAMB scales each variable's Adam step to ``lr * ||w||``: every layer changes by about the same
-    fraction. Adam moves every weight by about ``lr`` whatever its size, which wrecks the
-    pretrained mobilenet_thin, whose weights span 1e-4 (first conv on raw 0..255 pixels) to 4
-    (docs/training.md).
+    LAMB scales each variable's Adam step to ``lr * ||w||`` (every layer changes by the same
+    fraction); Adam moves every weight by about ``lr`` whatever its size. Fine-tuning comparisons:
+    docs/training.md.
 
     The schedule is a function of the optimizer's step count, saved with it, so a resumed run
     continues the same curve.
@@ -361,7 +360,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
 # Fine-tuning defaults when ``init`` is given (chosen by measurement on the tuning part of
 # coco_sample, see docs/training.md); from scratch the first value of each pair applies.
 SCRATCH_DEFAULTS = {"lr": 1e-3, "warmup_steps": 100, "optimizer": "adam", "freeze": "none"}
-FINETUNE_DEFAULTS = {"lr": 1e-3, "warmup_steps": 10, "optimizer": "lamb", "freeze": "none"}
+FINETUNE_DEFAULTS = {"lr": 1e-5, "warmup_steps": 10, "optimizer": "adam", "freeze": "none"}
 
 
 def _val_sets(val_images_dir, val_annotations, val_part, images_dir, annotations) -> list:

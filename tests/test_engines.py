@@ -34,11 +34,25 @@ def inputs(tmp_path_factory):
         (folder / name).write_bytes((COCO_IMAGES / name).read_bytes())
     data = (COCO_IMAGES / PHOTOS[0]).read_bytes()
     (folder / "000000000001.jpg").write_bytes(data[: len(data) // 3])  # truncated: must fail, not stop the run
+    import cv2
+
+    frame = cv2.imread(str(COCO_IMAGES / PHOTOS[2]))
+    frame = cv2.resize(frame, (frame.shape[1] // 4 * 2, frame.shape[0] // 4 * 2))  # half size, even sides
+    video = cv2.VideoWriter(str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, frame.shape[1::-1])
+    for _ in range(3):
+        video.write(frame)
+    video.release()
     return folder
 
 
 def _people_per_image(out_dir) -> dict[str, int]:
-    return {p.stem: len(json.loads(p.read_text())["people"]) for p in out_dir.glob("*.json")}
+    """People per photo, and per frame of a video (stem_frame)."""
+    counts = {}
+    for p in out_dir.glob("*.json"):
+        record = json.loads(p.read_text())
+        for f in record.get("frames", [{"frame": None, "people": record.get("people")}]):
+            counts[p.stem if f["frame"] is None else f"{p.stem}_{f['frame']}"] = len(f["people"])
+    return counts
 
 
 def _sorted(results: list[dict]) -> list[tuple]:
@@ -56,19 +70,22 @@ def test_ray_engine_equals_local_engine_and_resumes(ray_cluster, inputs, tmp_pat
     err = capsys.readouterr().err
     assert "000000000001.jpg: truncated JPEG" in err and "Traceback" not in err
 
-    # Equal COCO results, the same people per image, renders of the same size, the same Parquet rows.
+    # Equal COCO results, the same people per image and video frame, the same renders and Parquet rows.
     local_coco = json.loads((tmp_path / "local.json").read_text())
     assert {r["image_id"] for r in local_coco} == {790, 30752, 33601}
     assert _sorted(json.loads((tmp_path / "ray.json").read_text())) == _sorted(local_coco)
     people = _people_per_image(local)
     assert people == _people_per_image(ray_out) and sum(people.values()) >= 6
+    assert {k for k in people if k.startswith("clip_")} == {"clip_0", "clip_1", "clip_2"}
     assert sorted(p.name for p in ray_out.glob("*.jpg")) == sorted(p.name for p in local.glob("*.jpg")) != []
     local_rows = pq.read_table(tmp_path / "local.parquet").to_pylist()
     ray_rows = pq.read_table(ray_out / "people.parquet").to_pylist()
     assert len(ray_rows) == sum(people.values())
     key = lambda r: (r["input"], r["frame"], r["person"])  # noqa: E731
     assert sorted(ray_rows, key=key) == sorted(local_rows, key=key)
-    assert all(len(r["keypoints"]) == 18 * 3 and r["frame"] == 0 for r in ray_rows)
+    assert all(len(r["keypoints"]) == 18 * 3 for r in ray_rows)
+    assert {r["frame"] for r in ray_rows if r["input"].endswith(".jpg")} == {0}
+    assert (ray_out / "clip.mp4").stat().st_size > 0
 
     # Resume from a Parquet manifest of file:// URIs: every photo was done by the same model.
     import pyarrow as pa
@@ -80,7 +97,7 @@ def test_ray_engine_equals_local_engine_and_resumes(ray_cluster, inputs, tmp_pat
     out = capsys.readouterr().out
     assert "3 input(s) skipped" in out and "3 of 3 inputs done" in out
     assert _sorted(json.loads((tmp_path / "again.json").read_text())) == _sorted(local_coco)
-    assert len(pq.read_table(ray_out / "people.parquet")) == len(ray_rows)
+    assert len(pq.read_table(ray_out / "people.parquet")) == sum(r["input"].endswith(".jpg") for r in ray_rows)
 
 
 def test_manifests_list_their_inputs(tmp_path):

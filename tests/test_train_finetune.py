@@ -113,10 +113,10 @@ def test_conventions_differ_where_they_should():
 
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory) -> Path:
-    """Two short epochs from the pretrained mobilenet_thin (tiny lr), AP on the 6 tuning photos of
-    tests/data after each epoch and at the start."""
+    """One short epoch from the pretrained mobilenet_thin (tiny lr), AP on the 6 tuning photos of
+    tests/data at the start and after the epoch."""
     out = tmp_path_factory.mktemp("finetune")
-    train(COCO_IMAGES, COCO_ANNOTATIONS, "mobilenet_thin", init="imported", epochs=2, out_dir=out,
+    train(COCO_IMAGES, COCO_ANNOTATIONS, "mobilenet_thin", init="imported", epochs=1, out_dir=out,
           input_size=128, batch_size=2, steps_per_epoch=2, lr=1e-7, warmup_steps=0, part="tuning",
           val_part="tuning", verbose=0, parallel=1, tensorboard_images=1)
     return out
@@ -124,7 +124,7 @@ def finetuned(tmp_path_factory) -> Path:
 
 def test_ap_every_epoch_in_csv_tensorboard_and_best_checkpoint(finetuned):
     rows = list(csv.DictReader(open(finetuned / "val_ap.csv")))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
     aps = [float(r["ap_tuning"]) for r in rows]
     # the pretrained model finds people on these photos; lr 1e-7 changes almost nothing
     assert aps[0] > 10 and max(abs(a - aps[0]) for a in aps) < 2.0, aps

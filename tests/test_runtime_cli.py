@@ -10,7 +10,7 @@ import pytest
 from conftest import COCO_IMAGES
 from edgepose.cli import main
 
-PHOTOS = ["000000000790.jpg", "000000030752.jpg", "000000063217.jpg"]
+PHOTOS = ["000000000790.jpg", "000000030752.jpg", "000000033601.jpg"]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_rerun_skips_finished_inputs_unless_overwrite(folder, tmp_path, capsys, 
     said = capsys.readouterr().out
     assert "2 input(s) skipped" in said
     assert (out / "000000030752.json").exists()
-    for name in ("000000000790.json", "000000063217.json"):
+    for name in ("000000000790.json", "000000033601.json"):
         assert (out / name).stat().st_mtime_ns == first[name]  # untouched
     # COCO results of a resumed run still cover every image (skipped ones read back from their JSON)
     a = json.loads((tmp_path / "first.json").read_text())
@@ -54,7 +54,7 @@ def test_rerun_skips_finished_inputs_unless_overwrite(folder, tmp_path, capsys, 
     key = lambda r: (r["image_id"], r["score"])  # noqa: E731
     assert sorted(map(key, a)) == sorted(map(key, b))
     assert main([*args, "--overwrite"]) == 0
-    assert all((out / n).stat().st_mtime_ns != first[n] for n in ("000000000790.json", "000000063217.json"))
+    assert all((out / n).stat().st_mtime_ns != first[n] for n in ("000000000790.json", "000000033601.json"))
 
 
 def test_camera_that_is_not_there(tmp_path, capsys, model_args):

@@ -9,7 +9,7 @@ from conftest import COCO_ANNOTATIONS, COCO_IMAGES
 
 #: `edgepose predict`'s default (the Keras model, 432 tall, width following each photo, 6 stages)
 #: on the evaluation part of the split (28 COCO photos): AP 28.9, measured with
-#: `edgepose val --part evaluation` on ../shared/data/coco_sample (the same 28 photos as tests/data).
+#: `edgepose.eval.validate(..., part="evaluation")` on the full coco_sample (the same 28 photos as tests/data).
 PREDICT_DEFAULT_EVALUATION_AP = 28.9
 
 

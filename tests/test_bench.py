@@ -46,5 +46,5 @@ def test_benchmark_table_json_csv_plot(tmp_path, capsys):
 
 def test_benchmark_needs_something_to_run(tmp_path, capsys):
     assert main(["benchmark", "--images", str(COCO_IMAGES)]) == 2
-    assert "--models FILE... or --all-formats" in capsys.readouterr().err
+    assert "--models FILE..., --all-formats or --frontier" in capsys.readouterr().err
     assert main(["benchmark", "--models", str(tmp_path / "nope.xml"), "--images", str(COCO_IMAGES)]) == 2

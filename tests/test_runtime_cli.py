@@ -61,3 +61,19 @@ def test_camera_that_is_not_there(tmp_path, capsys, model_args):
     code = main(["predict", "camera:9", "--output", str(tmp_path), "-q", *model_args])
     assert code == 1
     assert "camera 9" in capsys.readouterr().err
+
+
+def test_val_part_runs_only_that_part_of_the_split(tmp_path, capsys, model_args):
+    from conftest import COCO_ANNOTATIONS
+    from edgepose.eval.split import TUNING
+
+    on_disk = {p.name for p in COCO_IMAGES.iterdir()}
+    annotated = {im["file_name"] for im in json.loads(COCO_ANNOTATIONS.read_text())["images"]}
+    expected = on_disk & annotated & set(TUNING)
+    assert 0 < len(expected) < len(on_disk & annotated)
+    out = tmp_path / "val.json"
+    assert main(["val", "--images", str(COCO_IMAGES), "--annotations", str(COCO_ANNOTATIONS),
+                 "--part", "tuning", "--json", str(out), *model_args]) == 0
+    report = json.loads(out.read_text())
+    assert report["part"] == "tuning" and report["images"] == len(expected)
+    assert "(tuning part)" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from edgepose.cli.common import add_model_options, load_from_args
 EXAMPLES = """examples:
   edgepose val --images coco/val2017 --annotations annotations/person_keypoints_val2017.json
   edgepose val --images ../shared/data/coco_sample --annotations ../shared/data/coco_sample/person_keypoints.json --model pose_int8.xml
+  edgepose val --images tests/data/coco_sample --annotations tests/data/coco_sample/person_keypoints.json --part evaluation
 """
 
 
@@ -20,6 +21,10 @@ def add_parser(sub, name: str) -> None:
                        "AP, AP50, AP75 and AR.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
+    p.add_argument("--part", choices=("tuning", "evaluation"),
+                   help="only one part of the project's fixed split of its own annotated photos (coco_sample, "
+                   "OCHuman; see edgepose.eval.split): tune on 'tuning', report on 'evaluation'. Default: every "
+                   "annotated image")
     add_model_options(p)
     p.add_argument("--json", metavar="FILE", help="write metrics and timings as JSON ('-' for stdout)")
     p.add_argument("--coco-results", metavar="FILE", help="also write the COCO keypoint results list")
@@ -33,17 +38,17 @@ def run(args: argparse.Namespace) -> int:
 
     require("pycocotools", "eval", "COCO keypoint AP")  # before the model runs over every photo
     est = load_from_args(args)
-    report = validate(est, args.images, args.annotations, progress=sys.stderr.isatty())
+    report = validate(est, args.images, args.annotations, progress=sys.stderr.isatty(), part=args.part)
     m = report["metrics"]
     d = est.describe()
     t = report["timings_ms"]
     print(f"model: {d['model']} ({d['backend']}, {d['precision']}, stages {d['stages']}, "
           f"input {'x'.join(map(str, d['input_size'])) if d['input_size'] else 'height ' + str(d['size'])})")
-    print(f"images: {report['images']}" + (f" ({len(report['missing'])} annotated images not on disk)" if report["missing"] else ""))
+    print(f"images: {report['images']}" + (f" ({args.part} part)" if args.part else "") + (f" ({len(report['missing'])} annotated images not on disk)" if report["missing"] else ""))
     print(f"median ms per image: preprocess {t.get('preprocess', 0):.1f}, infer {t.get('infer', 0):.1f}, decode {t.get('decode', 0):.2f}")
     print("  ".join(f"{k} {100 * m[k]:.1f}" for k in ("AP", "AP50", "AP75", "APm", "APl", "AR")))
     if args.json:
-        payload = {"model": d, "images": report["images"], "metrics": m, "timings_ms": t,
+        payload = {"model": d, "part": args.part, "images": report["images"], "metrics": m, "timings_ms": t,
                    "failed": report["failed"], "missing": report["missing"]}
         text = json.dumps(payload, indent=1)
         print(text) if args.json == "-" else write_atomic(args.json, text)

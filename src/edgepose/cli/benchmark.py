@@ -40,7 +40,10 @@ def add_parser(sub, name: str) -> None:
                    "per split part against read -> poses latency")
     what.add_argument("--model", metavar="FILE", help="the Keras model --all-formats starts from "
                       "(default: the pretrained mobilenet_thin)")
-    what.add_argument("--size", default="368x432", metavar="HxW", help="network input (default: %(default)s)")
+    from edgepose.export.source import DEFAULT_SIZE
+
+    what.add_argument("--size", default=f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}", metavar="HxW",
+                      help="network input (default: %(default)s, export's default)")
     what.add_argument("--stages", nargs="+", type=int, metavar="K", help="refinement stages to try "
                       "(--all-formats and Keras models; default: all of the model's)")
     what.add_argument("--device", help="OpenVINO device or ONNX Runtime provider for the rows that use one")

@@ -168,7 +168,9 @@ class PoseEstimator:
         return self.predict(image).poses
 
     def describe(self) -> dict:
-        d = {**self.backend.describe(), "size": self.size or DEFAULT_HEIGHT}
+        d = self.backend.describe()
+        # a fixed-size file runs at its own input height, whatever --size said
+        d["size"] = d["input_size"][0] if d.get("input_size") else (self.size or DEFAULT_HEIGHT)
         if self.augment is not None:
             d["augment"] = self.augment.describe()
         return d

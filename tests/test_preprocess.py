@@ -41,3 +41,13 @@ def test_dynamic_size_is_a_multiple_of_the_stride():
     assert dynamic_input_size((1, 1), 368) == (368, 368)
     h, w = dynamic_input_size((1000, 37), 368)
     assert h == 368 and w % 8 == 0 and w >= 8
+
+
+def test_panoramas_are_capped_at_four_times_the_height_and_letterboxed():
+    # 20:1 would be 8640 wide at 432 tall; the cap is 4 x 432 = 1728, and the image is fitted inside
+    assert dynamic_input_size((200, 4000), 432) == (432, 1728)
+    assert dynamic_input_size((432, 1728), 432) == (432, 1728)   # exactly 4:1 passes unchanged
+    from edgepose.config import ModelConfig
+
+    x, box = letterbox(np.zeros((200, 4000, 3), np.uint8), (432, 1728), ModelConfig())
+    assert x.shape == (432, 1728, 3) and box.content_size == (86, 1728)  # 200 * 1728 / 4000 = 86.4

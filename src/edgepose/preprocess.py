@@ -52,11 +52,18 @@ def fit_size(image_hw: tuple[int, int], target_hw: tuple[int, int]) -> tuple[flo
     return scale, (max(1, min(th, round(h * scale))), max(1, min(tw, round(w * scale))))
 
 
-def dynamic_input_size(image_hw: tuple[int, int], height: int, stride: int = 8) -> tuple[int, int]:
+#: widest network input, as a multiple of its height, that a free-size model gets: a 20:1 panorama
+#: would otherwise cost 15x a 4:3 photo; wider images are letterboxed (smaller, padded below).
+MAX_ASPECT = 4.0
+
+
+def dynamic_input_size(image_hw: tuple[int, int], height: int, stride: int = 8,
+                       max_aspect: float = MAX_ASPECT) -> tuple[int, int]:
     """Input size for a model without a fixed shape: ``height`` tall, width following the aspect
-    ratio, rounded up to a multiple of ``stride`` (so the padding is under one stride)."""
+    ratio, rounded up to a multiple of ``stride`` (so the padding is under one stride), and at most
+    ``max_aspect`` x ``height`` wide (wider images are letterboxed into that)."""
     h, w = image_hw
-    width = w * height / h
+    width = min(w * height / h, height * max_aspect)
     width = int(np.ceil(width / stride) * stride)
     return height, max(stride, width)
 

@@ -11,8 +11,8 @@ SavedModel     ``assets/edgepose_config.json`` inside the folder
 =============  =================================================================
 
 ``read_config(path)`` needs no runtime: the ``.keras`` zip is read with ``zipfile``, the IR as XML,
-the TFLite flatbuffer with the schema module bundled in ai_edge_litert (or tensorflow), ONNX with the
-``onnx`` package. It sits below both the runtime backends and the exporters (which write the
+the TFLite flatbuffer with the schema module bundled in ai_edge_litert (or tensorflow), ONNX with
+``edgepose.onnx_file`` (a wire-format reader, no onnx package). It sits below both the runtime backends and the exporters (which write the
 metadata, ``edgepose.export.metadata``), so neither imports the other.
 """
 
@@ -115,11 +115,9 @@ def _config_text(path: Path, kind: str) -> str | bytes | None:
         f = path / SAVED_MODEL_CONFIG
         return f.read_text() if f.is_file() else None
     if kind == "onnx":
-        from edgepose.errors import require
+        from edgepose import onnx_file
 
-        onnx = require("onnx", "onnx", "reading .onnx files")
-        model = onnx.load(str(path), load_external_data=False)
-        return next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
+        return onnx_file.metadata(path).get(METADATA_KEY)
     if kind == "openvino":
         import xml.etree.ElementTree as ET
 

@@ -176,14 +176,22 @@ class PoseEstimator:
         return d
 
 
-def set_up_default_model() -> Path:
+def set_up_default_model(allow_onnx: bool = False) -> Path:
     """The pretrained model, fetched and converted once when missing (one line says so).
 
-    Honours ``EDGEPOSE_OFFLINE``; raises EdgeposeError naming what to do when it cannot.
+    The Keras model (``edgepose[tf]``); with ``allow_onnx`` and no TensorFlow installed, the ONNX
+    model converted without TensorFlow (``edgepose.tfpose_onnx``), which OpenCV runs. Honours
+    ``EDGEPOSE_OFFLINE``; raises EdgeposeError naming what to do when it cannot.
     """
-    from edgepose.paths import default_model_path
-    from edgepose.pretrained import prepare_default_model
+    from edgepose.paths import default_model_path, default_onnx_path
+    from edgepose.pretrained import prepare_default_model, tensorflow_installed, tfpose_graph_path
 
+    if allow_onnx and not tensorflow_installed():
+        if prepare_default_model(onnx=True):  # said so, fetched the graph; now convert it
+            from edgepose.tfpose_onnx import ensure_default_onnx
+
+            return ensure_default_onnx(tfpose_graph_path())
+        return default_onnx_path()
     if prepare_default_model():  # checked it may, said so, fetched the graph; now convert it
         from edgepose.models.tfpose_import import ensure_default_model
 
@@ -204,7 +212,8 @@ def load(
 ) -> PoseEstimator:
     """Opens a model file (any format edgepose exports; default: the pretrained model) as an estimator.
 
-    model: path to .keras, .xml, .tflite, .onnx or a SavedModel folder; None for the default model.
+    model: path to .keras, .xml, .tflite, .onnx or a SavedModel folder; None for the default model
+        (the Keras one, or without TensorFlow its ONNX conversion: see ``set_up_default_model``).
     backend / device: override the backend chosen by suffix, and the device (OpenVINO: CPU, GPU, NPU...).
     stages: cut a Keras model after this many stages (1..6).
     size: "HxW" fixes the network input; "H" (or None: 432) sets the height, width following each image.
@@ -212,9 +221,13 @@ def load(
     """
     from edgepose.paths import resolve_model
 
-    if model is None:
-        set_up_default_model()
-    path = resolve_model(model)
+    if model is None:  # without TensorFlow: the ONNX conversion, on OpenCV (or ONNX Runtime)
+        path = set_up_default_model(allow_onnx=True)
+        if path.suffix == ".onnx" and stages not in (None, 6):
+            raise EdgeposeError("the pretrained model without TensorFlow is an ONNX file with its 6 stages built "
+                                f"in; --stages {stages} cuts the Keras model: pip install 'edgepose[tf]'")
+    else:
+        path = resolve_model(model)
     fixed = parse_size(size)
     options = dict(backend_options)
     if stages is not None:

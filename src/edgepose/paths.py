@@ -28,6 +28,12 @@ def default_model_path() -> Path:
     return cache_dir() / "models" / "mobilenet_thin.keras"
 
 
+def default_onnx_path() -> Path:
+    """The pretrained model converted to ONNX without TensorFlow (``edgepose.tfpose_onnx``): the
+    default of an install without ``edgepose[tf]``."""
+    return cache_dir() / "models" / "mobilenet_thin.onnx"
+
+
 def resolve_model(model: str | os.PathLike | None) -> Path:
     """The model file to use: ``model``, or the converted pretrained default when None.
 

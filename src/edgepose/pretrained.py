@@ -202,27 +202,43 @@ def ensure_tfpose_graph(progress: bool = True) -> Path:
     return fetch_tfpose_graph(path, progress=progress)
 
 
-def prepare_default_model() -> bool:
+def tensorflow_installed() -> bool:
+    """True when TensorFlow and Keras (``edgepose[tf]``) can be imported, without importing them."""
+    for module in ("tensorflow", "keras"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def prepare_default_model(onnx: bool = False) -> bool:
     """Readies the pretrained model's set-up; True when it still has to be converted.
 
-    When the converted model (``edgepose.paths.default_model_path()``) is missing: checks that it
-    may be fetched (not offline) and converted (TensorFlow and Keras, ``edgepose[tf]``), prints one
-    line saying what happens, and fetches the graph. The caller then converts it with
-    ``edgepose.models.tfpose_import.ensure_default_model`` (the models layer, above this one).
+    onnx=False: the Keras model (``edgepose.paths.default_model_path()``), which needs TensorFlow
+    and Keras (``edgepose[tf]``); onnx=True: the ONNX model (``default_onnx_path()``) that the
+    pure-Python converter ``edgepose.tfpose_onnx`` builds without them. When that file is missing:
+    checks that it may be fetched (not offline) and converted, prints one line saying what happens,
+    and fetches the graph. The caller then converts it (the models layer, or ``tfpose_onnx``).
     Raises EdgeposeError saying what to do instead.
     """
     from edgepose.errors import require
-    from edgepose.paths import default_model_path
+    from edgepose.paths import default_model_path, default_onnx_path
 
-    path = default_model_path()
+    path = default_onnx_path() if onnx else default_model_path()
     if path.exists():
         return False
     if offline() and not tfpose_graph_path().is_file():
         raise EdgeposeError(f"the pretrained model is not set up ({path} is missing) and {OFFLINE_ENV} is set; "
                             f"{manual_steps()}")
-    what = "the pretrained Keras model (or pass --model FILE with an exported .tflite/.xml/.onnx model)"
-    require("tensorflow", "tf", what)
-    require("keras", "tf", what)
-    _say(f"the pretrained model is not set up yet: fetching and converting it once into {path}")
+    if onnx:
+        _say(f"the pretrained model is not set up yet: fetching it and converting it once to ONNX (TensorFlow is "
+             f"not installed; OpenCV runs it) into {path}")
+    else:
+        what = "the pretrained Keras model (or pass --model FILE with an exported .tflite/.xml/.onnx model)"
+        require("tensorflow", "tf", what)
+        require("keras", "tf", what)
+        _say(f"the pretrained model is not set up yet: fetching and converting it once into {path}")
     ensure_tfpose_graph()
     return True

@@ -1,13 +1,14 @@
 """Backends behind one protocol, chosen by file suffix or by name.
 
-``open_backend("model.xml")`` picks OpenVINO, ``.tflite`` LiteRT, ``.onnx`` ONNX Runtime,
-``.keras`` Keras; ``backend=`` overrides the choice.
+``open_backend("model.xml")`` picks OpenVINO, ``.tflite`` LiteRT, ``.onnx`` ONNX Runtime (OpenCV DNN
+when onnxruntime is not installed), ``.keras`` Keras; ``backend=`` overrides the choice.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ class BackendSpec:
     cls: str
     suffixes: tuple[str, ...]
     extra: str  # the pip extra that installs its runtime
+    runtime: str = ""  # the module it runs on; a suffix's first backend whose runtime is installed wins
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -35,7 +37,9 @@ BACKENDS: dict[str, BackendSpec] = {
                     ("saved_model", ".pb"), "all"),
         BackendSpec("openvino", "edgepose.runtime.openvino_backend", "OpenVINOBackend", (".xml",), "openvino"),
         BackendSpec("litert", "edgepose.runtime.litert_backend", "LiteRTBackend", (".tflite",), "litert"),
-        BackendSpec("onnxruntime", "edgepose.runtime.onnxruntime_backend", "ONNXRuntimeBackend", (".onnx",), "onnx"),
+        BackendSpec("onnxruntime", "edgepose.runtime.onnxruntime_backend", "ONNXRuntimeBackend", (".onnx",), "onnx",
+                    "onnxruntime"),
+        BackendSpec("opencv", "edgepose.runtime.opencv_backend", "OpenCVBackend", (".onnx",), "", "cv2"),
     )
 }
 
@@ -51,14 +55,24 @@ def backend_for(path: Path) -> str:
         suffix = "saved_model"
     else:
         suffix = path.suffix.lower()
-    for spec in BACKENDS.values():
-        if suffix in spec.suffixes:
+    candidates = [spec for spec in BACKENDS.values() if suffix in spec.suffixes]
+    for spec in candidates:
+        if not spec.runtime or _installed(spec.runtime):
             return spec.name
+    if candidates:  # none installed: the first one names its extra
+        return candidates[0].name
     known = sorted({s for spec in BACKENDS.values() for s in spec.suffixes})
     raise EdgeposeError(
         f"don't know which backend opens {path.name!r} (suffix {suffix or 'none'}); "
         f"model files end in {', '.join(known)}, or pass --backend"
     )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules (blocked) counts as missing
+        return False
 
 
 def get_backend_class(name: str) -> type[Backend]:

@@ -196,7 +196,7 @@ def test_folder_run_reads_gif_and_counts_what_it_skips(tmp_path, capsys):
 # --- a mode missing an extra names it ------------------------------------------------------------
 
 @pytest.mark.parametrize("blocked,args,extra", [
-    ("tensorflow", ["predict", str(PHOTO)], "tf"),              # the default (Keras) model, empty cache
+    ("tensorflow", ["export", "--format", "tflite"], "tf"),     # export starts from the Keras model, empty cache
     ("pycocotools", ["val", "--images", str(COCO_IMAGES),                 # checked before any model runs
                      "--annotations", str(COCO_IMAGES.parent / "person_keypoints.json")], "eval"),
 ])
@@ -204,7 +204,7 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, blocked, args, extra):
     """In a fresh interpreter where the package cannot be imported (as in an install without the extra)."""
     code = (f"import sys; sys.modules[{blocked!r}] = None\n"
             "from edgepose.cli import main\n"
-            f"sys.exit(main({[*args, '-o', str(tmp_path / 'out')] if args[0] == 'predict' else args!r}))\n")
+            f"sys.exit(main({[*args, '-o', str(tmp_path / 'out')] if args[0] != 'val' else args!r}))\n")
     out = _run(["-c", code], env={"EDGEPOSE_CACHE": str(tmp_path / "cache"), "EDGEPOSE_OFFLINE": ""})
     assert out.returncode == 2
     line = _one_clear_line(out.stderr)

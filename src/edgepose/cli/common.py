@@ -10,7 +10,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", metavar="FILE", help="model file: .keras, .xml (OpenVINO), .tflite, .onnx or a "
                    "SavedModel folder (default: the pretrained mobilenet_thin)")
-    g.add_argument("--backend", help="keras, tensorflow, openvino, litert or onnxruntime (default: by file suffix)")
+    g.add_argument("--backend", help="keras, tensorflow, openvino, litert, onnxruntime or opencv (default: by file suffix; .onnx: onnxruntime, else opencv)")
     g.add_argument("--device", help="device for the backend, e.g. CPU, GPU, NPU, AUTO (OpenVINO)")
     g.add_argument("--stages", type=int, metavar="K", help="run only the first K refinement stages (Keras models, 1..6)")
     g.add_argument("--size", metavar="HxW", help="network input size, e.g. 368x432; a single number sets the height "

@@ -136,3 +136,20 @@ def test_core_install_sets_up_and_predicts_without_tensorflow(graph, tmp_path):
     assert "BACKEND opencv" in run.stdout and "HEAVY []" in run.stdout
     people = json.loads((out_dir / "000000000790.json").read_text())["people"]
     assert len(people) == 4  # the four people around the table, as the Keras model finds
+
+
+def test_import_tfpose_onnx_converts_once(graph, tmp_path):
+    """`edgepose import-tfpose --onnx --graph FILE` writes the cached .onnx default; run again it keeps it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "EDGEPOSE_CACHE": str(tmp_path), "EDGEPOSE_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "edgepose", "import-tfpose", "--onnx"]
+    first = subprocess.run([*cmd, "--graph", str(graph)], capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    model = tmp_path / "models" / "mobilenet_thin.onnx"
+    assert f"converted: {model}" in first.stdout
+    stamp = model.stat().st_mtime_ns
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 0 and "already converted" in again.stdout
+    assert model.stat().st_mtime_ns == stamp
+    missing = subprocess.run([*cmd, "--graph", str(tmp_path / "nope.pb")], capture_output=True, text=True,
+                             timeout=120, env=env)
+    assert missing.returncode == 2 and "graph not found" in missing.stderr and "Traceback" not in missing.stderr

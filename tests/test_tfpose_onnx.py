@@ -153,3 +153,23 @@ def test_import_tfpose_onnx_converts_once(graph, tmp_path):
     missing = subprocess.run([*cmd, "--graph", str(tmp_path / "nope.pb")], capture_output=True, text=True,
                              timeout=120, env=env)
     assert missing.returncode == 2 and "graph not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_opencv_runs_an_exported_onnx(tmp_path):
+    """`--backend opencv` on an `edgepose export --format onnx` file (tf2onnx): ONNX Runtime's maps, and the
+    metadata read without the onnx package equals the onnx package's."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from test_runtime import SIZE, exported
+
+    import edgepose
+    from edgepose.onnx_file import metadata
+
+    path = exported("onnx", "fp32")
+    assert metadata(path) == {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    cv, ort = edgepose.load(path, backend="opencv"), edgepose.load(path, backend="onnxruntime")
+    assert (cv.backend.name, ort.backend.name) == ("opencv", "onnxruntime")
+    (x,) = _inputs([SIZE])
+    for r, g in zip(ort.backend.infer(x), cv.backend.infer(x)):
+        assert np.abs(r - g).max() < 1e-4
+    assert len(cv(PHOTO)) == len(ort(PHOTO)) >= 2

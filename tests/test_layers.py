@@ -42,3 +42,11 @@ def test_quant_never_imports_runtime():
 def test_artifact_reader_is_below_runtime_and_export():
     for upper in ("edgepose.runtime", "edgepose.export", "edgepose.models", "edgepose.estimator"):
         assert _offenders("artifact", upper) == []
+
+
+def test_onnx_conversion_without_tensorflow_is_core():
+    """The pure-Python graph -> ONNX converter and the ONNX reader sit below models, runtime and export,
+    so the estimator's default-model set-up and the OpenCV backend can use them."""
+    for module in ("protowire", "onnx_file", "tfpose_onnx"):
+        for upper in ("edgepose.runtime", "edgepose.export", "edgepose.models", "edgepose.estimator"):
+            assert _offenders(module, upper) == []

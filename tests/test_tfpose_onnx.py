@@ -97,6 +97,21 @@ def test_opencv_replans_for_each_size(onnx_model):
             assert np.abs(r - g).max() < 1e-4  # measured 2026-12-02: at most 4.5e-6
 
 
+def test_wire_format_round_trip():
+    """The encoder and decoder agree with each other and with protobuf's rules (negative int64 as 10 bytes,
+    packed repeated ints, last string wins); a truncated message is refused."""
+    from edgepose import protowire as pw
+
+    msg = (pw.field_int(1, -1) + pw.field_packed_ints(2, [0, 300, -2]) + pw.field_bytes(3, "a")
+           + pw.field_bytes(3, "b") + pw.field_float(4, 1.5))
+    assert len(pw.field_int(1, -1)) == 11  # key + 10-byte varint, as protobuf writes int64 -1
+    fields = pw.parse(msg)
+    assert pw.signed(fields[1][0]) == -1 and pw.packed_varints(fields[2]) == [0, 300, -2]
+    assert pw.text(fields[3]) == "b" and pw.packed_floats(fields[4]) == [1.5]
+    with pytest.raises(pw.WireError):
+        pw.parse(pw.field_bytes(1, b"xyz")[:-1])
+
+
 def test_not_a_graph_is_a_clear_error(tmp_path):
     from edgepose.tfpose_onnx import convert_graph
 

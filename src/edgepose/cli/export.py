@@ -8,6 +8,8 @@ EXAMPLES = """examples:
   edgepose export --format openvino --precision fp16          OpenVINO IR for the Neural Compute Stick / GPU
   edgepose export --format tflite --precision int8 --calibration photos/
   edgepose export --format edgetpu --calibration photos/      full-int8 TFLite + Edge TPU mapping report
+  edgepose export --format tflite --precision int8 --calibration photos/ --qat-steps 300
+                                                              int8 by quantisation-aware training (docs/int8.md)
   edgepose export --format onnx --size 256x320 --stages 3     a lighter ONNX model
   edgepose export --format saved_model --model trained.keras --output exports/pose_sm
   edgepose export --format openvino --size 480x848            a 16:9 camera (848/480 = 1.77)
@@ -62,6 +64,13 @@ def add_parser(sub, name: str) -> None:
                    help="use at most N calibration photos (default: %(default)s)")
     p.add_argument("--no-prepare", action="store_true",
                    help="int8: skip edgepose.quant's quantization-friendly graph preparation (naive PTQ)")
+    p.add_argument("--qat-steps", type=int, metavar="N",
+                   help="int8 (tflite, edgetpu, openvino): N steps of quantisation-aware training distilled "
+                   "from the fp32 model on --qat-images; the converters then use the trained int8 ranges "
+                   "instead of calibrating (0: calibration ranges, no training). Minutes per 100 steps on a CPU")
+    p.add_argument("--qat-images", metavar="DIR",
+                   help="photos to train --qat-steps on, unlabelled, never ones you evaluate on "
+                   "(default: the --calibration folder)")
     p.add_argument("--opset", type=int, metavar="N", help="onnx: opset version (default 17, at least 13)")
     p.add_argument("--output", "-o", metavar="PATH", help="artifact path (a folder name for saved_model)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -79,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     result = export(
         args.model, args.format, precision, size=parse_fixed_size(args.size), stages=args.stages,
         calibration=args.calibration, output=args.output, num_calibration=args.num_calibration,
-        prepare_int8=not args.no_prepare, dynamic=args.dynamic, **options,
+        prepare_int8=not args.no_prepare, dynamic=args.dynamic, qat_steps=args.qat_steps,
+        qat_images=args.qat_images, **options,
     )
     if args.json:
         print(json.dumps({"path": str(result.path), "format": result.format, "precision": result.precision,

@@ -103,6 +103,8 @@ def export(
     num_calibration: int = DEFAULT_NUM_CALIBRATION,
     prepare_int8: bool = True,
     dynamic: bool = False,
+    qat_steps: int | None = None,
+    qat_images: str | os.PathLike | None = None,
     **options: Any,
 ) -> ExportResult:
     """Writes ``model`` as ``format`` at ``precision``; returns the ``ExportResult``.
@@ -116,6 +118,10 @@ def export(
         and fp16): runtimes then size each image like the Keras path (432 tall, width following).
     calibration: folder of photos for int8 (letterboxed like at inference); num_calibration: at most
         this many of them. prepare_int8: apply ``edgepose.quant.prepare_for_int8`` when it exists.
+    qat_steps: int8 by quantisation-aware training (``edgepose.quant.fakequant``): this many
+        distillation steps of a fake-quant student whose trained ranges the converters use instead
+        of calibrating (0: calibration ranges, untrained). qat_images: folder of photos to train on
+        (default: the calibration folder). None: the post-training recipe.
     output: the artifact path; default ``runs/export/<preset>_<H>x<W>_s<K>_<precision><suffix>``.
     options: format options from the table (e.g. ``opset=17`` for onnx).
 
@@ -132,6 +138,10 @@ def export(
     if dynamic and fmt.name not in DYNAMIC_FORMATS:
         raise EdgeposeError(f"{fmt.name} needs a fixed input size (the Edge TPU compiler refuses dynamic shapes); "
                             f"--dynamic works for {', '.join(DYNAMIC_FORMATS)}")
+    if (qat_steps is not None or qat_images is not None) and precision != "int8" and not isinstance(model, ExportSource):
+        raise EdgeposeError(f"quantisation-aware training (--qat-steps) makes int8 files (this is {precision})")
+    if qat_images is not None and qat_steps is None:
+        raise EdgeposeError("--qat-images is for quantisation-aware training: give --qat-steps N too")
     if dynamic and precision not in DYNAMIC_PRECISIONS:
         raise EdgeposeError(f"--dynamic exports {' and '.join(DYNAMIC_PRECISIONS)}; {precision} is calibrated "
                             "at one size for fixed-shape targets: give --size HxW instead")
@@ -146,6 +156,8 @@ def export(
             if calibration is None:
                 raise EdgeposeError(NEEDS_CALIBRATION)
             calibration_files(calibration)
+            if qat_images is not None:
+                calibration_files(qat_images)
     else:
         planned = model.config
     out = Path(output) if output is not None else default_output(planned, fmt, precision)
@@ -157,7 +169,8 @@ def export(
     check_writable(out)
 
     source = ExportSource(path, size=size, stages=stages, calibration=calibration,
-                          num_calibration=num_calibration, prepare_int8=prepare_int8, dynamic=dynamic) if own else model
+                          num_calibration=num_calibration, prepare_int8=prepare_int8, dynamic=dynamic,
+                          qat_steps=qat_steps, qat_images=qat_images) if own else model
     try:
         if precision == "int8":
             source.calibration_data()  # fail early, before any conversion, if the photos are unusable

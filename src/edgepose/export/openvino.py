@@ -62,10 +62,17 @@ def write(source: "ExportSource", precision: str, output: Path) -> tuple[ModelCo
     quantization: dict[str, Any] = {}
     model = convert(source, precision)
     if precision == "int8":
-        model = quantize(model, source)
+        from edgepose.quant.fakequant import is_student
+
+        qat = is_student(source.prepared(precision)[0])
+        if not qat:
+            model = quantize(model, source)
         fq = sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
         quantization = {
-            "method": "nncf.quantize post-training (preset mixed: symmetric weights, asymmetric "
+            "method": "quantisation-aware training: the trained ranges converted to FakeQuantize nodes, "
+                      "weights as int8 constants x per-channel scales (no NNCF calibration); input and "
+                      "outputs stay float32" if qat else
+                      "nncf.quantize post-training (preset mixed: symmetric weights, asymmetric "
                       "activations; fast bias correction); input and outputs stay float32",
             "calibration": source.calibration_info(),
             "fake_quantize_ops": fq,

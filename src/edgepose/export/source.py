@@ -93,6 +93,12 @@ class ExportSource:
     stages: keep the first K refinement stages (None: all of the file's).
     calibration: folder of photos for int8 calibration; num_calibration: how many of them to use.
     prepare_int8: run ``edgepose.quant.prepare`` before int8 conversion (False: naive PTQ).
+    qat_steps: int8 by quantisation-aware training instead of post-training calibration
+        (``edgepose.quant.fakequant``): the exact preparation steps, then ``qat_steps`` steps of
+        distillation into a fake-quant student (0: its calibration ranges, untrained); the
+        converters take the student's trained ranges. None: the post-training recipe.
+    qat_images: folder of photos to train on (default: the calibration folder); never the
+        photos you evaluate on. qat_options: more ``train_qat`` keyword arguments.
     """
 
     def __init__(
@@ -105,6 +111,9 @@ class ExportSource:
         num_calibration: int = DEFAULT_NUM_CALIBRATION,
         prepare_int8: bool = True,
         dynamic: bool = False,
+        qat_steps: int | None = None,
+        qat_images: str | os.PathLike | None = None,
+        qat_options: dict[str, Any] | None = None,
     ) -> None:
         from edgepose.models import load_keras
 
@@ -134,6 +143,11 @@ class ExportSource:
         self.calibration_dir = Path(calibration) if calibration is not None else None
         self.num_calibration = int(num_calibration)
         self.prepare_int8 = prepare_int8
+        if qat_steps is not None and int(qat_steps) < 0:
+            raise EdgeposeError(f"qat_steps must be >= 0, not {qat_steps}")
+        self.qat_steps = None if qat_steps is None else int(qat_steps)
+        self.qat_images = Path(qat_images) if qat_images is not None else None
+        self.qat_options = dict(qat_options or {})
         self._calibration: np.ndarray | None = None
         self._prepared: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._saved: dict[str, Path] = {}
@@ -163,7 +177,9 @@ class ExportSource:
         if precision not in self._prepared:
             from edgepose import quant
 
-            if precision == "int8" and self.prepare_int8:
+            if precision == "int8" and self.qat_steps is not None:
+                self._prepared[precision] = self._qat_student()
+            elif precision == "int8" and self.prepare_int8:
                 done = quant.prepare(self.model, self.config, self.calibration_data())
                 self._prepared[precision] = (done.model, done.config.quantization["prepare"])
             elif precision == "fp16":
@@ -171,6 +187,25 @@ class ExportSource:
             else:
                 self._prepared[precision] = (self.model, {})
         return self._prepared[precision]
+
+    def _qat_student(self) -> tuple[Any, dict[str, Any]]:
+        """(the trained fake-quant student, the preparation metadata incl. the QAT recipe)."""
+        from edgepose import quant
+        from edgepose.quant.fakequant import student_ranges, train_qat
+
+        calibration = self.calibration_data()
+        done = quant.prepare(self.model, self.config, calibration, gptq=False)
+        folder = self.qat_images or self.calibration_dir
+        images = load_calibration(folder, self.config, None) if self.qat_images is not None else calibration
+        student, report = train_qat(done.model, calibration, images, steps=self.qat_steps, **self.qat_options)
+        meta = dict(done.config.quantization["prepare"])
+        ranges = student_ranges(student)
+        meta["steps"] = list(meta["steps"]) + [{"step": "qat", **report.recipe, "images_folder": Path(folder).name,
+                                               "final_loss": report.losses[-1] if report.losses else None,
+                                               "activation_ranges": len(ranges)}]
+        meta["exact"] = False
+        self.qat_report = report
+        return student, meta
 
     def saved_model(self, precision: str = "fp32") -> Path:
         """A SavedModel folder of ``prepared(precision)``'s model, written once per precision.

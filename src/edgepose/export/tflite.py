@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgepose.config import ModelConfig
+from edgepose.errors import EdgeposeError
 from edgepose.artifact import tflite_schema
 from edgepose.export.metadata import embed_tflite
 from edgepose.io_utils import write_atomic
@@ -34,6 +35,20 @@ def convert(source: "ExportSource", precision: str) -> bytes:
 def _convert(source: "ExportSource", precision: str) -> bytes:
     import tensorflow as tf
 
+    if precision == "int8" and _is_qat(source):
+        # The fake-quant ops carry every range: no representative dataset, no re-calibration.
+        # (from_saved_model does not see them before converting, the concrete function does.)
+        loaded = tf.saved_model.load(str(source.saved_model(precision)))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([loaded.signatures["serving_default"]], loaded)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        flatbuffer = bytes(converter.convert())
+        float_ops = _float_ops(flatbuffer)
+        if float_ops:
+            raise EdgeposeError(f"the QAT model converted with float ops left ({', '.join(float_ops)}): "
+                                "some tensor has no trained range")
+        return flatbuffer
     converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model(precision)))
     if precision == "int8":
         data = source.calibration_data()
@@ -46,6 +61,27 @@ def _convert(source: "ExportSource", precision: str) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     return bytes(converter.convert())
+
+
+def _is_qat(source: "ExportSource") -> bool:
+    from edgepose.quant.fakequant import is_student
+
+    return is_student(source.prepared("int8")[0])
+
+
+def _float_ops(flatbuffer: bytes) -> list[str]:
+    """Names of the ops of ``flatbuffer`` that compute in float32 (none in a full-integer model)."""
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    out = []
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if any(graph.tensors[i].type == schema.TensorType.FLOAT32 for i in op.outputs if i >= 0):
+                out.append(names.get(builtin, str(builtin)))
+    return out
 
 
 def _name_io(flatbuffer: bytes) -> bytes:
@@ -105,8 +141,11 @@ def build(source: "ExportSource", precision: str, extra_quantization: dict[str, 
     flatbuffer = _name_io(flatbuffer)
     quantization: dict[str, Any] = {}
     if precision == "int8":
+        qat = _is_qat(source)
         quantization = {
-            "method": "tflite post-training full-integer (per-channel weights, int32 biases)",
+            "method": "quantisation-aware training: tflite full-integer from the trained fake-quant ranges "
+                      "(per-channel weights, int32 biases), no re-calibration" if qat else
+                      "tflite post-training full-integer (per-channel weights, int32 biases)",
             "calibration": source.calibration_info(),
             "tensors": io_quantization(flatbuffer),
         }

@@ -1,0 +1,78 @@
+"""One quantisation-aware training run, exported and measured: how docs/int8.md's QAT rows were made.
+
+    python -m edgepose.bench.qat_run --calibration ../shared/data/calibration \\
+        --qat-images train_photos/ --images ../shared/data/coco_sample/images \\
+        --annotations ../shared/data/coco_sample/person_keypoints.json --steps 300 --part tuning
+
+Trains one fake-quant student (``edgepose.export(..., qat_steps=N)``'s path, shared by both files),
+writes the full-int8 TFLite and the OpenVINO int8 IR, and prints their COCO AP on ``--part`` of the
+fixed split as JSON (and appends it to ``--log``). ``--qat-images`` must not hold evaluation photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="432x576")
+    p.add_argument("--calibration", required=True)
+    p.add_argument("--qat-images")
+    p.add_argument("--images", required=True)
+    p.add_argument("--annotations", required=True)
+    p.add_argument("--part", default="tuning", help="tuning, evaluation or all (comma-separated list)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--range-lr", type=float, default=1e-3)
+    p.add_argument("--people-weight", type=float, default=4.0)
+    p.add_argument("--crop", default="184x216")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--quantile", type=float, default=0.9999)
+    p.add_argument("--formats", default="tflite,openvino")
+    p.add_argument("--out", default="runs/qat")
+    p.add_argument("--log", default="runs/qat/log.jsonl")
+    args = p.parse_args(argv)
+
+    import edgepose
+    from edgepose.estimator import parse_fixed_size
+    from edgepose.eval import validate
+    from edgepose.export import ExportSource, export
+
+    size = parse_fixed_size(args.size)
+    crop = parse_fixed_size(args.crop)
+    options = {"learning_rate": args.lr, "range_learning_rate": args.range_lr, "people_weight": args.people_weight,
+               "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
+    t0 = time.time()
+    row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
+    with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,
+                      qat_images=args.qat_images, qat_options=options) as src:
+        src.prepared("int8")
+        row["train_seconds"] = round(time.time() - t0)
+        row["losses"] = src.qat_report.losses
+        files = {}
+        for fmt in args.formats.split(","):
+            suffix = ".tflite" if fmt == "tflite" else ".xml"
+            files[fmt] = export(src, fmt, "int8", output=out / f"{tag}{suffix}").path
+    row["export_seconds"] = round(time.time() - t0)
+    parts = args.part.split(",")
+    for fmt, path in files.items():
+        for part in parts:
+            res = validate(edgepose.load(path), args.images, args.annotations, progress=False,
+                           part=None if part == "all" else part)
+            row[f"{fmt}_{part}_AP"] = round(100 * res["metrics"]["AP"], 1)
+    row["total_seconds"] = round(time.time() - t0)
+    print(json.dumps(row))
+    with open(args.log, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""Quantisation-aware training whose trained ranges reach the int8 converters.
+
+A *QAT student* is the Keras pose network with int8 simulated exactly where the converters
+quantise it, using TensorFlow's own fake-quant ops so that the converters read the ranges from
+the graph instead of calibrating:
+
+- weights: ``FakeQuantWithMinMaxVarsPerChannel`` (symmetric, narrow range [-127, 127], one
+  range per output channel; for depthwise convs per channel), range = max |w| of the channel;
+- activations: ``FakeQuantWithMinMaxVars`` (8 bits, asymmetric) with **trainable** min / max
+  (``ActQuant`` layers), initialised from calibration ranges, on the model input (fixed 0..255),
+  after every conv (after its ReLU when one follows) and after every concat. Max-pooling keeps
+  its input's range, as in the converters.
+
+Training (``train_qat``) distils the fp32 teacher into the student with a loss that weighs pixels
+by the teacher's evidence of people (``people_weights``). Gradients reach both the weights (the
+rounding passes straight through) and the ranges (the fake-quant gradients).
+
+Export: ``TFLiteConverter`` turns a SavedModel of the student into a full-integer model using the
+ranges of the fake-quant ops (``optimizations=[DEFAULT]``, no representative dataset), and
+``openvino.convert_model`` turns every fake-quant op into a ``FakeQuantize`` node carrying the same
+ranges (no NNCF calibration). See ``edgepose.export.tflite`` / ``edgepose.export.openvino`` and
+docs/int8.md. Nothing here imports runtime or export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from edgepose.quant.graph import CONVS, LayerGraph
+
+#: Suffix of the ActQuant layer that follows a quantised layer output.
+FQ_SUFFIX = "_fq"
+#: Name of the input's ActQuant layer.
+INPUT_FQ = "image_fq"
+#: Version of the QAT recipe, recorded in the artifacts' metadata.
+QAT_RECIPE_VERSION = 1
+
+
+def _fq_kernel(kernel, depthwise: bool):
+    """Per-output-channel symmetric int8 fake quantisation of a conv kernel (range = max |w|)."""
+    import tensorflow as tf
+
+    if depthwise:  # [kh, kw, C, 1] -> channels last for the per-channel op
+        kh, kw, c, m = kernel.shape
+        k = tf.reshape(kernel, [kh, kw, 1, c * m])
+    else:
+        k = kernel
+    bound = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(k), axis=[0, 1, 2]), 1e-8))
+    q = tf.quantization.fake_quant_with_min_max_vars_per_channel(k, -bound, bound, num_bits=8, narrow_range=True)
+    return tf.reshape(q, kernel.shape) if depthwise else q
+
+
+@keras.saving.register_keras_serializable("edgepose")
+class QATConv2D(keras.layers.Conv2D):
+    """Conv2D whose kernel is fake-quantised per output channel (int8, symmetric)."""
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(inputs, _fq_kernel(kernel, False))
+
+
+@keras.saving.register_keras_serializable("edgepose")
+class QATDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """DepthwiseConv2D whose kernel is fake-quantised per channel (int8, symmetric)."""
+
+    def call(self, inputs):
+        from keras import ops
+
+        y = ops.depthwise_conv(inputs, _fq_kernel(self.kernel, True), strides=self.strides, padding=self.padding,
+                               dilation_rate=self.dilation_rate, data_format=self.data_format)
+        if self.use_bias:
+            y = y + self.bias
+        return y if self.activation is None else self.activation(y)
+
+
+@keras.saving.register_keras_serializable("edgepose")
+class ActQuant(keras.layers.Layer):
+    """8-bit fake quantisation of an activation tensor with a trainable range [range_min, range_max].
+
+    lo, hi: the initial range. train_min: whether the minimum trains (False for tensors that are
+    never negative, e.g. after ReLU: it stays at ``lo`` = 0). trainable=False fixes both.
+    """
+
+    def __init__(self, lo: float = 0.0, hi: float = 6.0, train_min: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.lo, self.hi, self.train_min = float(lo), float(hi), bool(train_min)
+
+    def build(self, input_shape):
+        self.range_min = self.add_weight(name="range_min", shape=(), trainable=self.train_min,
+                                         initializer=keras.initializers.Constant(self.lo))
+        self.range_max = self.add_weight(name="range_max", shape=(),
+                                         initializer=keras.initializers.Constant(self.hi))
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.quantization.fake_quant_with_min_max_vars(x, self.range_min, self.range_max, num_bits=8,
+                                                           narrow_range=False)
+
+    def get_config(self):
+        return {**super().get_config(), "lo": self.lo, "hi": self.hi, "train_min": self.train_min}
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def quantised_tensors(model: keras.Model) -> list[str]:
+    """Names of the layers whose output an int8 runtime quantises with its own range: ReLUs,
+    concats, and convs not followed by a lone ReLU (which the converters fuse into the conv).
+    A tensor read only by concats has none of its own: TFLite's quantiser gives it the concat's
+    range (checked on a converted file), so the student simulates exactly that."""
+    graph = LayerGraph(model)
+    names = []
+    for n in graph.order:
+        layer = graph.layers[n]
+        cons = graph.consumers[n]
+        if cons and all(isinstance(graph.layers[c], keras.layers.Concatenate) for c in cons):
+            continue
+        if isinstance(layer, (keras.layers.ReLU, keras.layers.Concatenate)):
+            names.append(n)
+        elif isinstance(layer, CONVS):
+            cons = graph.consumers[n]
+            if not (len(cons) == 1 and isinstance(graph.layers[cons[0]], keras.layers.ReLU)):
+                names.append(n)
+    return names
+
+
+def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile: float | None = 0.9999,
+                       batch_size: int = 2) -> dict[str, tuple[float, float]]:
+    """Initial (min, max) of every quantised tensor (``quantised_tensors``) over ``calibration``
+    (float32 [N, H, W, 3] network inputs): per image the ``quantile`` of the values at each end
+    (None: min / max), averaged over images (as the TFLite calibrator averages per-batch ranges);
+    always containing 0."""
+    names = quantised_tensors(model)
+    graph = LayerGraph(model)
+    probe = keras.Model(model.inputs, [graph.layers[n].output for n in names])
+    lows: dict[str, list[float]] = {n: [] for n in names}
+    highs: dict[str, list[float]] = {n: [] for n in names}
+    for start in range(0, len(calibration), batch_size):
+        outs = probe(calibration[start:start + batch_size], training=False)
+        for n, t in zip(names, outs):
+            t = np.asarray(t)
+            for one in t:
+                v = one.reshape(-1)
+                if quantile is None:
+                    lo, hi = float(v.min()), float(v.max())
+                else:
+                    lo, hi = (float(x) for x in np.quantile(v, [1 - quantile, quantile]))
+                lows[n].append(lo)
+                highs[n].append(hi)
+    return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
+
+
+def build_student(model: keras.Model, ranges: dict[str, tuple[float, float]],
+                  input_range: tuple[float, float] = (0.0, 255.0)) -> keras.Model:
+    """The QAT student of ``model``: same layer names and weights, convs with fake-quantised
+    kernels, and an ``ActQuant`` (named ``<layer>_fq``, trainable range initialised from
+    ``ranges``) after every layer in ``ranges`` and on the input (fixed ``input_range``).
+    Input shape as ``model``'s (use ``rebuild`` with free height/width for training on crops)."""
+    graph = LayerGraph(model)
+    swap = {keras.layers.Conv2D: QATConv2D, keras.layers.DepthwiseConv2D: QATDepthwiseConv2D}
+    tensors: dict[str, Any] = {}
+    for name in graph.order:
+        layer = graph.layers[name]
+        if isinstance(layer, keras.layers.InputLayer):
+            t = model.inputs[0]
+            x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+            inp = x
+            fq = ActQuant(*input_range, train_min=False, trainable=False, name=INPUT_FQ)
+            tensors[name] = fq(x)
+            continue
+        args = [tensors[s] for s in graph.inputs[name]]
+        cls = swap.get(type(layer), type(layer))
+        new = cls.from_config(layer.get_config())
+        y = new(args if isinstance(layer, keras.layers.Concatenate) else args[0])
+        if layer.get_weights():
+            new.set_weights(layer.get_weights())
+        if name in ranges:
+            lo, hi = ranges[name]
+            nonneg = isinstance(layer, keras.layers.ReLU) or lo >= 0
+            y = ActQuant(0.0 if nonneg else lo, hi, train_min=not nonneg, name=name + FQ_SUFFIX)(y)
+        tensors[name] = y
+    outputs = [tensors[n] for n in graph.output_layers]
+    return keras.Model(inp, outputs, name=model.name)
+
+
+def is_student(model: keras.Model) -> bool:
+    """True when ``model`` carries trained int8 ranges (``ActQuant`` layers)."""
+    return any(isinstance(layer, ActQuant) for layer in model.layers)
+
+
+def student_ranges(model: keras.Model) -> dict[str, tuple[float, float]]:
+    """{layer name: (min, max)} of every ``ActQuant`` of a student (as trained)."""
+    return {layer.name: (float(layer.range_min.numpy()), float(layer.range_max.numpy()))
+            for layer in model.layers if isinstance(layer, ActQuant)}
+
+
+def with_input_size(model: keras.Model, size: tuple[int, int] | None) -> keras.Model:
+    """The same student (layers, weights, ranges) with input (height, width) ``size`` (None: free)."""
+    shape = (None, None, 3) if size is None else (*size, 3)
+    clone = keras.models.clone_model(model, input_tensors=keras.Input(shape=shape, name=model.inputs[0].name))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def people_weights(heatmaps, pafs, weight: float):
+    """Per-pixel loss weight [N, h, w, 1]: 1 + ``weight`` * (max over the part heatmaps
+    (background channel excluded) + max |PAF| component), clipped to [0, 1] each, so that pixels
+    where the teacher sees people count up to 1 + 2 * weight times the background."""
+    import tensorflow as tf
+
+    parts = tf.clip_by_value(tf.reduce_max(heatmaps[..., :-1], axis=-1, keepdims=True), 0.0, 1.0)
+    limbs = tf.clip_by_value(tf.reduce_max(tf.abs(pafs), axis=-1, keepdims=True), 0.0, 1.0)
+    return 1.0 + weight * (parts + limbs)
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, crop: tuple[int, int]) -> np.ndarray:
+    """One training sample [crop_h, crop_w, 3] from a network input [H, W, 3]: random scale
+    (0.6-1.4, nearest), random crop (padded with 0 = the letterbox fill where the scaled image
+    is smaller), random horizontal flip."""
+    h, w = image.shape[:2]
+    s = float(rng.uniform(0.6, 1.4))
+    nh, nw = max(8, int(round(h * s))), max(8, int(round(w * s)))
+    ys = np.minimum((np.arange(nh) / s).astype(int), h - 1)
+    xs = np.minimum((np.arange(nw) / s).astype(int), w - 1)
+    scaled = image[ys][:, xs]
+    ch, cw = crop
+    out = np.zeros((ch, cw, 3), np.float32)
+    y0 = int(rng.integers(0, max(1, nh - ch + 1)))
+    x0 = int(rng.integers(0, max(1, nw - cw + 1)))
+    part = scaled[y0:y0 + ch, x0:x0 + cw]
+    out[:part.shape[0], :part.shape[1]] = part
+    if rng.integers(2):
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+@dataclass
+class QATReport:
+    """What ``train_qat`` did: steps, loss per logging interval, ranges before / after."""
+
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+def train_qat(
+    model: keras.Model,
+    calibration: np.ndarray,
+    images: np.ndarray,
+    *,
+    steps: int = 200,
+    batch_size: int = 4,
+    crop: tuple[int, int] = (184, 216),
+    learning_rate: float = 1e-5,
+    range_learning_rate: float = 1e-3,
+    people_weight: float = 4.0,
+    quantile: float | None = 0.9999,
+    seed: int = 0,
+    log=print,
+) -> tuple[keras.Model, QATReport]:
+    """Quantisation-aware distillation: returns (the trained QAT student at ``model``'s input size,
+    the report).
+
+    model: the fp32 network (also the teacher), e.g. after ``prepare(..., gptq=False)``.
+    calibration: float32 [N, H, W, 3] network inputs for the initial ranges.
+    images: float32 [M, H', W', 3] network inputs to train on (unlabelled; never evaluation photos),
+        augmented by ``augment`` into ``crop`` (height, width; multiples of 8) samples.
+    steps: optimiser steps (0: the student with calibration ranges, untrained).
+    learning_rate: Adam for the weights; range_learning_rate: Adam for the ranges.
+    people_weight: ``people_weights``'s weight (0: plain mean squared error).
+    quantile: initial ranges (``calibration_ranges``).
+    """
+    import tensorflow as tf
+
+    ranges = calibration_ranges(model, calibration, quantile=quantile)
+    student = build_student(model, ranges)
+    recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
+              "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
+              "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else "min/max",
+              "calibration_images": int(len(calibration)), "training_images": int(len(images))}
+    if steps <= 0:
+        return student, QATReport(0, [], recipe)
+    free_student = with_input_size(student, None)
+    free_teacher = with_input_size(model, None)
+    range_vars = [v for layer in free_student.layers if isinstance(layer, ActQuant) for v in layer.trainable_weights]
+    range_ids = {id(v) for v in range_vars}
+    weight_vars = [v for v in free_student.trainable_weights if id(v) not in range_ids]
+    opt_w = keras.optimizers.Adam(learning_rate)
+    opt_r = keras.optimizers.Adam(range_learning_rate)
+
+    @tf.function(reduce_retracing=True)
+    def step(x):
+        hm_t, paf_t = free_teacher(x, training=False)
+        w = people_weights(hm_t, paf_t, people_weight)
+        with tf.GradientTape() as tape:
+            hm, paf = free_student(x, training=True)
+            loss = (tf.reduce_mean(w * tf.square(hm - hm_t)) + tf.reduce_mean(w * tf.square(paf - paf_t))) \
+                / tf.reduce_mean(w)
+        grads = tape.gradient(loss, weight_vars + range_vars)
+        opt_w.apply_gradients(zip(grads[:len(weight_vars)], weight_vars))
+        opt_r.apply_gradients(zip(grads[len(weight_vars):], range_vars))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    losses, window = [], []
+    every = max(1, steps // 10)
+    for i in range(steps):
+        batch = np.stack([augment(images[j], rng, crop) for j in rng.integers(0, len(images), batch_size)])
+        window.append(float(step(tf.constant(batch))))
+        if (i + 1) % every == 0 or i + 1 == steps:
+            losses.append(float(np.mean(window)))
+            log(f"qat step {i + 1}/{steps}: loss {losses[-1]:.6f}")
+            window = []
+    trained = with_input_size(free_student, tuple(model.inputs[0].shape[1:3]) if None not in model.inputs[0].shape[1:3]
+                              else None)
+    return trained, QATReport(steps, losses, recipe)

@@ -1,0 +1,106 @@
+"""Quantisation-aware training: the trained ranges reach the TFLite and OpenVINO int8 files.
+
+The pretrained model, 1 stage, at a small input, trained for two steps on real calibration photos.
+Before converting, every trained range is moved to a value no calibration would produce (x 1.37):
+the converted files must carry exactly those ranges, i.e. the converters did not re-calibrate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import CALIBRATION
+
+SIZE = (96, 128)
+#: The factor that makes the ranges unmistakable.
+STRETCH = 1.37
+
+
+def _nudged_scale(lo: float, hi: float) -> float:
+    """The scale FakeQuantWithMinMaxVars (8 bits) and the converters derive from (lo, hi): the range is
+    shifted so that 0 is on the grid, which keeps its width."""
+    return (hi - lo) / 255.0
+
+
+@pytest.fixture(scope="module")
+def qat_source(pretrained_path, tmp_path_factory):
+    from edgepose.export import ExportSource
+    from edgepose.quant.fakequant import ActQuant, student_ranges
+
+    src = ExportSource(pretrained_path, size=SIZE, stages=1, calibration=CALIBRATION, num_calibration=4,
+                       qat_steps=2, qat_options={"crop": (64, 96), "batch_size": 2})
+    student, meta = src.prepared("int8")
+    before = student_ranges(student)
+    for layer in student.layers:
+        if isinstance(layer, ActQuant) and layer.trainable:
+            layer.range_max.assign(layer.range_max.numpy() * STRETCH)
+            if layer.train_min:
+                layer.range_min.assign(layer.range_min.numpy() * STRETCH)
+    ranges = student_ranges(student)
+    yield src, meta, before, ranges, tmp_path_factory.mktemp("qat")
+    src.close()
+
+
+def test_student_trains_ranges_and_records_recipe(qat_source):
+    _, meta, before, _, _ = qat_source
+    qat = [s for s in meta["steps"] if s["step"] == "qat"]
+    assert qat and qat[0]["steps"] == 2 and qat[0]["people_weight"] > 0
+    assert [s["step"] for s in meta["steps"]][:2] == ["fold_depthwise_1x1", "equalize"]
+    assert before["image_fq"] == (0.0, 255.0)  # the input range is fixed: raw pixels
+    assert len(before) > 20
+
+
+def test_tflite_int8_uses_trained_ranges(qat_source):
+    from edgepose.artifact import read_config
+    from edgepose.export import export
+    from edgepose.export.edgetpu import analyze
+
+    src, _, _, ranges, tmp = qat_source
+    result = export(src, "tflite", "int8", output=tmp / "qat.tflite")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tensorflow.lite import Interpreter
+    interp = Interpreter(model_path=str(result.path))
+    details = interp.get_tensor_details()
+    assert all(d["dtype"] in (np.int8, np.int32) for d in details), "full integer: no float tensor"
+    activations = [float(d["quantization_parameters"]["scales"][0]) for d in details
+                   if d["dtype"] == np.int8 and len(d["shape"]) == 4 and d["shape"][0] == 1
+                   and len(d["quantization_parameters"]["scales"]) == 1]
+    found = 0
+    for name, (lo, hi) in ranges.items():
+        if name == "image_fq":
+            continue
+        want = _nudged_scale(lo, hi)
+        found += any(abs(s - want) <= 1e-6 * want for s in activations)
+    # Every activation range of the student is one of the file's scales (the converter may give a
+    # tensor read only by a concat the concat's own range, which the student also simulates).
+    assert found == len(ranges) - 1
+    heat = read_config(result.path).quantization["tensors"]["heatmaps"]
+    lo, hi = next(r for n, r in ranges.items() if n.endswith("_fq") and "L2_5" in n)
+    assert heat["dtype"] == "int8" and abs(heat["scale"] - _nudged_scale(lo, hi)) <= 1e-6
+    assert "quantisation-aware" in read_config(result.path).quantization["method"]
+    report = analyze(result.path)
+    assert report.ready and report.mapped_share == 1.0
+
+
+def test_openvino_int8_uses_trained_ranges(qat_source):
+    pytest.importorskip("openvino")
+    import openvino as ov
+
+    from edgepose.export import export
+
+    src, _, _, ranges, tmp = qat_source
+    result = export(src, "openvino", "int8", output=tmp / "qat.xml")
+    model = ov.Core().read_model(str(result.path))
+    fq = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "FakeQuantize":
+            lo, hi = (op.input_value(i).get_node().get_data().reshape(-1) for i in (1, 2))
+            if lo.size == 1:
+                fq.append(float(hi[0] - lo[0]))
+    assert len(fq) == len(ranges)
+    widths = sorted(hi - lo for lo, hi in ranges.values())
+    assert np.allclose(sorted(fq), widths, rtol=1e-5)
+    assert result.config.quantization["fake_quantize_ops"] == len(fq)

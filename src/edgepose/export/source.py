@@ -191,13 +191,16 @@ class ExportSource:
     def _qat_student(self) -> tuple[Any, dict[str, Any]]:
         """(the trained fake-quant student, the preparation metadata incl. the QAT recipe)."""
         from edgepose import quant
-        from edgepose.quant.fakequant import student_ranges, train_qat
+        from edgepose.quant.fakequant import stat_crops, student_ranges, train_qat, with_input_size
 
         calibration = self.calibration_data()
-        done = quant.prepare(self.model, self.config, calibration, gptq=False)
+        # Statistics on half-size crops: a quarter of the memory (7.7 GB at 432x576 otherwise).
+        crops = stat_crops(calibration)
+        done = quant.prepare(with_input_size(self.model, crops.shape[1:3]), self.config, crops, gptq=False)
         folder = self.qat_images or self.calibration_dir
         images = load_calibration(folder, self.config, None) if self.qat_images is not None else calibration
-        student, report = train_qat(done.model, calibration, images, steps=self.qat_steps, **self.qat_options)
+        student, report = train_qat(with_input_size(done.model, self.config.input_size), crops, images,
+                                    steps=self.qat_steps, **self.qat_options)
         meta = dict(done.config.quantization["prepare"])
         ranges = student_ranges(student)
         meta["steps"] = list(meta["steps"]) + [{"step": "qat", **report.recipe, "images_folder": Path(folder).name,

@@ -265,8 +265,10 @@ def train_qat(
     """Quantisation-aware distillation: returns (the trained QAT student at ``model``'s input size,
     the report).
 
-    model: the fp32 network (also the teacher), e.g. after ``prepare(..., gptq=False)``.
-    calibration: float32 [N, H, W, 3] network inputs for the initial ranges.
+    model: the fp32 network (also the teacher), e.g. after ``prepare(..., gptq=False)``; the
+        student has its input size.
+    calibration: float32 [N, h, w, 3] network inputs for the initial ranges (any size, e.g.
+        ``stat_crops`` of the calibration photos).
     images: float32 [M, H', W', 3] network inputs to train on (unlabelled; never evaluation photos),
         augmented by ``augment`` into ``crop`` (height, width; multiples of 8) samples.
     steps: optimiser steps (0: the student with calibration ranges, untrained).
@@ -276,16 +278,17 @@ def train_qat(
     """
     import tensorflow as tf
 
-    ranges = calibration_ranges(model, calibration, quantile=quantile)
-    student = build_student(model, ranges)
+    size = tuple(model.inputs[0].shape[1:3])
+    fixed = None if None in size else size
+    free_teacher = with_input_size(model, None)
+    ranges = calibration_ranges(free_teacher, calibration, quantile=quantile)
+    free_student = build_student(free_teacher, ranges)
     recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
               "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
               "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else "min/max",
-              "calibration_images": int(len(calibration)), "training_images": int(len(images))}
+              "range_init_samples": int(len(calibration)), "training_images": int(len(images))}
     if steps <= 0:
-        return student, QATReport(0, [], recipe)
-    free_student = with_input_size(student, None)
-    free_teacher = with_input_size(model, None)
+        return with_input_size(free_student, fixed), QATReport(0, [], recipe)
     range_vars = [v for layer in free_student.layers if isinstance(layer, ActQuant) for v in layer.trainable_weights]
     range_ids = {id(v) for v in range_vars}
     weight_vars = [v for v in free_student.trainable_weights if id(v) not in range_ids]
@@ -315,6 +318,19 @@ def train_qat(
             losses.append(float(np.mean(window)))
             log(f"qat step {i + 1}/{steps}: loss {losses[-1]:.6f}")
             window = []
-    trained = with_input_size(free_student, tuple(model.inputs[0].shape[1:3]) if None not in model.inputs[0].shape[1:3]
-                              else None)
-    return trained, QATReport(steps, losses, recipe)
+    return with_input_size(free_student, fixed), QATReport(steps, losses, recipe)
+
+
+def stat_crops(inputs: np.ndarray, per_image: int = 2, seed: int = 0) -> np.ndarray:
+    """``per_image`` random crops of half the height and width (multiples of 8) of each network
+    input [N, H, W, 3]: statistics at the pixel scale of the full input for a quarter of the memory
+    (the nets are fully convolutional)."""
+    rng = np.random.default_rng(seed)
+    h, w = inputs.shape[1:3]
+    ch, cw = max(8, h // 16 * 8), max(8, w // 16 * 8)
+    out = []
+    for x in inputs:
+        for _ in range(per_image):
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            out.append(x[y0:y0 + ch, x0:x0 + cw])
+    return np.stack(out)

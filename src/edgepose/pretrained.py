@@ -276,7 +276,7 @@ def _bar(total: int, desc: str, enabled: bool):
         from tqdm import tqdm
     except ImportError:  # the stdlib-only path: no bar
         tqdm = None
-    if tqdm is None or not enabled:
+    if tqdm is None or not enabled or not sys.stderr.isatty():  # logs and pipes get the one-line messages only
         class _NoBar:
             def update(self, n):
                 pass
@@ -356,7 +356,7 @@ def prepare_default_model(onnx: bool = False) -> bool:
         _say(f"the pretrained model is not set up yet: fetching it and converting it once to ONNX (TensorFlow is "
              f"not installed; OpenCV runs it) into {path}")
     else:
-        what = "the pretrained Keras model (or pass --model FILE with an exported .tflite/.xml/.onnx model)"
+        what = "the pretrained Keras model"
         require("tensorflow", "tf", what)
         require("keras", "tf", what)
         _say(f"the pretrained model is not set up yet: fetching and converting it once into {path}")

@@ -92,10 +92,13 @@ def _line_integral_numpy(
 
 @numba.njit(cache=True, nogil=True)
 def _line_integral_numba(
-    pafs: np.ndarray, pa: np.ndarray, pb: np.ndarray, cx: np.ndarray, cy: np.ndarray, samples: int, threshold: float,
+    planes: np.ndarray, pa: np.ndarray, pb: np.ndarray, cx: np.ndarray, cy: np.ndarray, samples: int, threshold: float,
     min_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Same as ``_line_integral_numpy``, one fused loop per candidate (no [M, S] temporaries).
+    """Same as ``_line_integral_numpy``, one fused loop per candidate (no [M, S] temporaries), on
+    the PAFs channel-first (``planes`` [2L, h, w], C-contiguous): a candidate reads two planes, which
+    stay in cache while the candidates of one limb type (consecutive) are scored — about 2x faster
+    than reading [h, w, 2L] on large noisy maps.
 
     A candidate stops being sampled as soon as its fraction can no longer reach ``min_fraction``
     (float32 comparison, as the caller's): its fraction is then that upper bound (< min_fraction)
@@ -105,7 +108,7 @@ def _line_integral_numba(
     max_fail = samples
     while max_fail > 0 and np.float32((samples - max_fail) / samples) < np.float32(min_fraction):
         max_fail -= 1
-    h, w, _ = pafs.shape
+    _, h, w = planes.shape
     m = pa.shape[0]
     mean = np.zeros(m, dtype=np.float32)
     frac = np.zeros(m, dtype=np.float32)
@@ -116,6 +119,8 @@ def _line_integral_numba(
         ux, uy = dx / n, dy / n
         acc = 0.0
         cnt = 0
+        px = planes[cx[i]]
+        py = planes[cy[i]]
         for s in range(samples):
             t = s / (samples - 1)
             x = min(max(pa[i, 0] + t * dx, 0.0), w - 1.0)
@@ -125,12 +130,8 @@ def _line_integral_numba(
             x1 = min(x0 + 1, w - 1)
             y1 = min(y0 + 1, h - 1)
             fx, fy = x - x0, y - y0
-            vx = (pafs[y0, x0, cx[i]] * (1 - fx) + pafs[y0, x1, cx[i]] * fx) * (1 - fy) + (
-                pafs[y1, x0, cx[i]] * (1 - fx) + pafs[y1, x1, cx[i]] * fx
-            ) * fy
-            vy = (pafs[y0, x0, cy[i]] * (1 - fx) + pafs[y0, x1, cy[i]] * fx) * (1 - fy) + (
-                pafs[y1, x0, cy[i]] * (1 - fx) + pafs[y1, x1, cy[i]] * fx
-            ) * fy
+            vx = (px[y0, x0] * (1 - fx) + px[y0, x1] * fx) * (1 - fy) + (px[y1, x0] * (1 - fx) + px[y1, x1] * fx) * fy
+            vy = (py[y0, x0] * (1 - fx) + py[y0, x1] * fx) * (1 - fy) + (py[y1, x0] * (1 - fx) + py[y1, x1] * fx) * fy
             p = vx * ux + vy * uy
             acc += p
             if p > threshold:
@@ -168,7 +169,8 @@ def connect_limbs(
     ch = np.asarray(skeleton.paf_channels, dtype=np.int64)[limb]
     args = (pafs, pa, pb, ch[:, 0].copy(), ch[:, 1].copy(), config.paf_samples, config.paf_threshold)
     if kernel == "numba":
-        mean, frac = _line_integral_numba(*args, config.min_paf_fraction)
+        planes = np.ascontiguousarray(pafs.transpose(2, 0, 1))
+        mean, frac = _line_integral_numba(planes, *args[1:], config.min_paf_fraction)
     else:
         mean, frac = _line_integral_numpy(*args)
     # Mean projection plus the distance prior (penalises limbs longer than a fraction of h).

@@ -47,6 +47,12 @@ class TrackerParams:
     min_common: a track and a person must share at least this many keypoints to be compared.
     fps: frame rate assumed for the smoother when ``update`` is given no ``time_s``.
     motion: predict each track's keypoints by its velocity (False: where they were last seen).
+    fragments: join the tracks of one person the decoder split into fragments (``_join_fragments``):
+        tracks seen in the previous frame sharing at most ``fragment_overlap`` keypoint types,
+        which one pose now fits, become the oldest of them.
+    split: split a pose the decoder glued from two tracked people (``_split``).
+    keypoint_gate: a keypoint "fits" a track when its term of the similarity is at least this
+        (0.5: within ~1.2 ``tolerance``-widened OKS sigmas of the predicted keypoint).
     """
 
     buffer: int = 30
@@ -55,6 +61,12 @@ class TrackerParams:
     min_common: int = 2
     fps: float = 25.0
     motion: bool = True
+    fragments: bool = True
+    fragment_overlap: int = 1
+    split: bool = True
+    min_piece: int = 3
+    split_recent: bool = True
+    keypoint_gate: float = 0.5
 
     def __post_init__(self) -> None:
         if self.buffer < 0:
@@ -132,25 +144,33 @@ class Tracker:
 
         det: float [D, K, 2] keypoints in pixels; found: bool [D, K]; dsize: float [D] pixels.
         """
-        nt, nd = len(self.ids), len(det)
+        return self._compare(det, found, dsize)[0]
+
+    def _compare(self, det: np.ndarray, found: np.ndarray, dsize: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``similarity`` [T, D] and each keypoint's term [T, D, K] (exp(-e) where both have the
+        keypoint, 0 elsewhere)."""
+        nt, nd, k = len(self.ids), len(det), self.skeleton.num_parts
         if nt == 0 or nd == 0:
-            return np.zeros((nt, nd))
+            return np.zeros((nt, nd)), np.zeros((nt, nd, k))
         gap = (self.frame + 1 - self.last)[:, None, None]
         pred = self.xy + self.velocity[:, None] * gap                                  # [T, K, 2]
         common = self.known[:, None] & found[None]                                     # [T, D, K]
         d2 = ((pred[:, None] - det[None]) ** 2).sum(-1)
         area = (self.size[:, None] ** 2 + dsize[None] ** 2) / 2.0                        # [T, D]
         e = d2 / (2.0 * area[..., None] * self._kappa2)
+        terms = np.exp(-e) * common
         # out of the keypoints either shows now: a partial track must not outbid the whole one
         denom = np.maximum(np.maximum(self.last_found.sum(1)[:, None], found.sum(1)[None]), 1)
-        sim = (np.exp(-e) * common).sum(-1) / denom
-        return np.where(common.sum(-1) >= self.params.min_common, sim, 0.0)
+        sim = terms.sum(-1) / denom
+        return np.where(common.sum(-1) >= self.params.min_common, sim, 0.0), terms
 
     def update(self, poses: list[Pose], time_s: float | None = None) -> list[Pose]:
         """The next frame's people -> the same people with ``track_id`` (and smoothed keypoints).
 
         poses: this frame's poses (keypoints in pixels). time_s: the frame's time in seconds
         (default: frame index / params.fps); the smoother uses it, matching counts frames.
+        Returns them in the order given; a pose the decoder glued from two tracked people
+        (``params.split``) comes back as two, the second piece appended after the others.
         """
         k = self.skeleton.num_parts
         n = len(poses)
@@ -158,15 +178,22 @@ class Tracker:
         det = kps[..., :2].astype(np.float64)
         found = kps[..., 2] > 0
         dsize = _sizes(det, found)
-        sim = self.similarity(det, found, dsize)
+        sim, terms = self._compare(det, found, dsize)
         self.frame += 1
         f = self.frame
         t_now = f / self.params.fps if time_s is None else float(time_s)
         row = np.full(n, -1)                      # each person's track row
+        src = np.arange(n)                        # each person's pose in ``poses``
         if sim.size:
             r, c = self._lsa(-sim)
             ok = sim[r, c] >= self.params.min_similarity
             row[c[ok]] = r[ok]
+            if self.params.fragments:
+                self._join_fragments(row, sim, det, found, dsize, f)
+            if self.params.split:
+                row, src, found, dsize = self._split(row, src, terms, det, found, dsize)
+                if len(src) > n:
+                    det = det[src]
         matched = row >= 0
         if matched.any():
             self._advance(row[matched], det[matched], found[matched], dsize[matched], f)
@@ -174,22 +201,96 @@ class Tracker:
         if len(new):
             row[new] = self._start(det[new], found[new], dsize[new], f)
         out_xy = det
-        if self.smooth and n:
+        if self.smooth and len(row):
             st = (self.sx[row], self.sdx[row], self.st[row])
             out_xy = one_euro_step(*st, det, found, t_now, self.size[row], self.one_euro)
             self.sx[row], self.sdx[row], self.st[row] = st
         ids = self.ids[row]
         out = []
-        for i, pose in enumerate(poses):
+        for i, j in enumerate(src.tolist()):
+            pose = poses[j]
             kp = pose.keypoints
-            if self.smooth:
+            if self.smooth or len(src) > n:
                 kp = kp.copy()
                 kp[:, :2] = np.where(found[i][:, None], out_xy[i], kp[:, :2])
+                kp[~found[i]] = 0.0
             out.append(Pose(kp, pose.score, pose.skeleton, track_id=int(ids[i])))
         keep = f - self.last <= self.params.buffer
         if not keep.all():
             self._select(keep)
         return out
+
+    def _join_fragments(self, row: np.ndarray, sim: np.ndarray, det: np.ndarray, found: np.ndarray,
+                        dsize: np.ndarray, f: int) -> None:
+        """One person the decoder split into fragments, each with its own track: when this frame's
+        pose fits two or more tracks that were all seen in the previous frame on (almost) disjoint
+        keypoint types (<= ``fragment_overlap`` in common) and whose predicted keypoints all lie in
+        the pose's box (widened by a quarter of its size), they were one person. The pose takes
+        the oldest ID; the others retire. Changes ``row`` (each pose's track row) in place."""
+        d_m = np.flatnonzero(row >= 0)
+        t_m = row[d_m]
+        recent = self.last == f - 1
+        free = recent.copy()
+        free[t_m] = False
+        if not free.any():
+            return
+        overlap = (self.last_found[t_m][:, None] & self.last_found[None]).sum(-1)        # [M, T]
+        cand = (free[None] & recent[t_m][:, None] & (sim[:, d_m].T >= self.params.min_similarity)
+                & (overlap <= self.params.fragment_overlap))
+        for m in np.flatnonzero(cand.any(1)):
+            group = np.append(np.flatnonzero(cand[m] & free), t_m[m])
+            d = d_m[m]
+            pts = det[d, found[d]]
+            lo, hi = pts.min(0) - dsize[d] / 4, pts.max(0) + dsize[d] / 4
+            pred = self.xy[group] + self.velocity[group][:, None]                       # [G, K, 2]
+            inside = (((pred >= lo) & (pred <= hi)).all(-1) | ~self.last_found[group]).all(-1)
+            group = group[inside]
+            if len(group) < 2 or t_m[m] not in group:
+                continue
+            keep = group[np.argmin(self.ids[group])]
+            row[d] = keep
+            free[group] = False
+            self.last[group[group != keep]] = -(self.params.buffer + 1)   # retired below
+
+    def _split(self, row: np.ndarray, src: np.ndarray, terms: np.ndarray, det: np.ndarray, found: np.ndarray,
+               dsize: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Two people the decoder glued into one pose: the pose's track T fits some of its
+        keypoints and not others, and another track U, matched to no pose, fits >= min_common of
+        the others, at least one of which T also has (far from where T predicts it). Those
+        keypoints become a pose of their own, matched to U. Returns row, src, found and dsize with
+        one more entry per piece (``src`` names the pose each came from)."""
+        d_m = np.flatnonzero(row >= 0)
+        t_m = row[d_m]
+        free = self.last == self.frame - 1 if self.params.split_recent else self.last >= 0
+        free[t_m] = False
+        if not free.any() or not len(d_m):
+            return row, src, found, dsize
+        near = terms[:, d_m] >= self.params.keypoint_gate                               # [T, M, K]
+        fits_t = near[t_m, np.arange(len(d_m))]                                           # [M, K]
+        claim = near & ~fits_t[None] & free[:, None, None]
+        conflict = (claim & self.known[t_m][None]).any(-1)                                # [T, M]
+        # two people: U and T are not fragments of one person (_join_fragments)
+        apart = (self.known[:, None] & self.known[t_m][None]).sum(-1) > self.params.fragment_overlap  # [T, M]
+        ok = ((claim.sum(-1) >= max(self.params.min_common, self.params.min_piece)) & conflict & apart
+              & (fits_t.sum(-1) >= self.params.min_common)[None])
+        if not ok.any():
+            return row, src, found, dsize
+        found = found.copy()
+        rows, srcs, founds = [row], [src], [found]
+        for m in np.flatnonzero(ok.any(0)):
+            us = np.flatnonzero(ok[:, m] & free)
+            if not len(us):
+                continue
+            u = us[np.argmax((terms[us, d_m[m]] * claim[us, m]).sum(-1))]
+            take = claim[u, m]
+            found[d_m[m]] &= ~take
+            rows.append(np.array([u]))
+            srcs.append(src[d_m[m]][None])
+            founds.append(take[None])
+            free[u] = False
+        found = np.concatenate(founds)
+        src = np.concatenate(srcs)
+        return np.concatenate(rows), src, found, _sizes(det[src], found)
 
     def _advance(self, r: np.ndarray, det: np.ndarray, found: np.ndarray, dsize: np.ndarray, f: int) -> None:
         """Tracks at rows ``r`` take their matched people's keypoints."""

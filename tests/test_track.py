@@ -212,3 +212,20 @@ def test_rendering_gives_each_id_its_colour_and_label(poses, clips):
         own = (np.abs(px - colours[pose.track_id]).max(1) < 40).mean()
         other = (np.abs(px - colours[11 - pose.track_id]).max(1) < 40).mean()
         assert own > 0.4 and own > 3 * other, (pose.track_id, own, other)
+
+
+def test_a_person_decoded_in_fragments_keeps_one_id(estimator, annotations):
+    """The benchmark's pan of 000000000790 (tuning part) at the default size, frames 6-11: the
+    woman entering at the right edge is decoded in frame 9 as two poses (head; arm and hips,
+    each with its own track), and whole again in frame 10. Without joining the fragments'
+    tracks, the whole person took the head fragment's new ID: an ID switch."""
+    pan = clipmod.make_clips(COCO_IMAGES, annotations, [CROWD], kinds=("pan",))[0]
+    part = clipmod.Clip(pan.name, pan.kind, *(x[6:12] for x in (pan.frames, pan.gt, pan.areas, pan.transforms,
+                                                                 pan.ignore)))
+    poses = clip_poses(estimator, part)
+    assert max(sum(p.num_parts >= 4 and p.keypoints[p.found, 0].min() > 340 for p in f) for f in poses) >= 2, \
+        "two fragments of one person at the right edge in one frame"
+    apart = run_tracker(poses, part, smooth=False, params=TrackerParams(fragments=False), one_euro=OneEuroParams())
+    assert mot_scores(part, apart)["idsw"] == 1
+    s = mot_scores(part, _tracked(part, poses))
+    assert s["idsw"] == 0 and s["gt"] - s["miss"] >= 0.5 * s["gt"], s

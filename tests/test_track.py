@@ -229,3 +229,24 @@ def test_a_person_decoded_in_fragments_keeps_one_id(estimator, annotations):
     assert mot_scores(part, apart)["idsw"] == 1
     s = mot_scores(part, _tracked(part, poses))
     assert s["idsw"] == 0 and s["gt"] - s["miss"] >= 0.5 * s["gt"], s
+
+
+def test_a_pose_glued_from_two_people_is_split_back(estimator, annotations):
+    """The benchmark's pan of 000000078381 (evaluation part) at the default size, frames 8-11: a
+    man leaves at the left edge; in frame 10 the decoder glues his legs onto the pose of the
+    spectator behind him, which keeps the spectator's ID, so the man (matched by the legs) changed
+    ID. The tracker splits the legs back off to the man's track."""
+    pan = clipmod.make_clips(COCO_IMAGES, annotations, ["000000078381.jpg"], kinds=("pan",))[0]
+    part = clipmod.Clip(pan.name, pan.kind, *(x[8:12] for x in (pan.frames, pan.gt, pan.areas, pan.transforms,
+                                                                 pan.ignore)))
+    poses = clip_poses(estimator, part)
+    glued = run_tracker(poses, part, smooth=False, params=TrackerParams(split=False), one_euro=OneEuroParams())
+    assert mot_scores(part, glued)["idsw"] == 1
+    tracked = _tracked(part, poses)
+    assert mot_scores(part, tracked)["idsw"] == 0
+    grew = [i for i, (a, b) in enumerate(zip(poses, tracked)) if len(b) == len(a) + 1]
+    assert grew == [2], [(len(a), len(b)) for a, b in zip(poses, tracked)]
+    piece = tracked[2][-1]                     # the legs, split off
+    before = {p.track_id for p in tracked[1]}
+    assert piece.track_id in before and piece.num_parts >= 3  # the man's ID from frame 9
+    assert len({p.track_id for p in tracked[2]}) == len(tracked[2]), "IDs stay unique in a frame"

@@ -6,6 +6,8 @@ people by an OKS-like keypoint similarity, and the best one-to-one assignment is
 (``scipy.optimize.linear_sum_assignment``). A person matched to no track starts a new one; a track
 matched to no person is kept, still moving with its velocity, for ``buffer`` frames, so a person
 who is hidden for a moment (occlusion, a blank frame, a missed detection) gets the same ID back.
+Two mends for the decoder's grouping mistakes: the tracks of one person decoded as fragments are
+joined (``_join_fragments``), and a pose glued from two tracked people is split (``_split``).
 
     tracker = Tracker(buffer=30, smooth=True)
     for t, poses in enumerate(per_frame_poses):
@@ -50,7 +52,9 @@ class TrackerParams:
     fragments: join the tracks of one person the decoder split into fragments (``_join_fragments``):
         tracks seen in the previous frame sharing at most ``fragment_overlap`` keypoint types,
         which one pose now fits, become the oldest of them.
-    split: split a pose the decoder glued from two tracked people (``_split``).
+    split: split a pose the decoder glued from two tracked people (``_split``): the keypoints
+        another track fits (>= ``min_piece`` of them) go to that track, if it was seen in the
+        previous frame (``split_recent``; False: any live track) and is matched to nothing now.
     keypoint_gate: a keypoint "fits" a track when its term of the similarity is at least this
         (0.5: within ~1.2 ``tolerance``-widened OKS sigmas of the predicted keypoint).
     """
@@ -112,7 +116,8 @@ class Tracker:
     def describe(self) -> dict:
         """The settings, for the video JSON."""
         out: dict = {"buffer": self.params.buffer, "min_similarity": self.params.min_similarity,
-                     "tolerance": self.params.tolerance, "motion": self.params.motion, "smooth": self.smooth}
+                     "tolerance": self.params.tolerance, "motion": self.params.motion,
+                     "fragments": self.params.fragments, "split": self.params.split, "smooth": self.smooth}
         if self.smooth:
             out["one_euro"] = dataclasses.asdict(self.one_euro)
         return out
@@ -255,8 +260,9 @@ class Tracker:
     def _split(self, row: np.ndarray, src: np.ndarray, terms: np.ndarray, det: np.ndarray, found: np.ndarray,
                dsize: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Two people the decoder glued into one pose: the pose's track T fits some of its
-        keypoints and not others, and another track U, matched to no pose, fits >= min_common of
-        the others, at least one of which T also has (far from where T predicts it). Those
+        keypoints and not others, and another track U (seen in the previous frame, matched to no
+        pose now, not a fragment of T) fits >= min_piece of the others, at least one of which T
+        also has (far from where T predicts it). Those
         keypoints become a pose of their own, matched to U. Returns row, src, found and dsize with
         one more entry per piece (``src`` names the pose each came from)."""
         d_m = np.flatnonzero(row >= 0)

@@ -250,3 +250,31 @@ def test_a_pose_glued_from_two_people_is_split_back(estimator, annotations):
     before = {p.track_id for p in tracked[1]}
     assert piece.track_id in before and piece.num_parts >= 3  # the man's ID from frame 9
     assert len({p.track_id for p in tracked[2]}) == len(tracked[2]), "IDs stay unique in a frame"
+
+
+def test_a_lost_track_coasts_a_few_frames_then_waits(poses):
+    """A real person seen in 2 frames moving 15 px per frame, then lost: 5 frames later the same
+    pose where the motion puts it gets its ID back; 17 frames later another pose that far away is
+    a stranger to it (coast 8), though a track extrapolated all the way would claim it."""
+    person = max(poses["still"][0], key=lambda p: p.num_parts)
+    assert person.num_parts >= 10
+
+    def at(dx: float) -> Pose:
+        kp = person.keypoints.copy()
+        kp[person.found, 0] += dx
+        return Pose(kp, person.score)
+
+    def ids(params: TrackerParams, back: int) -> tuple[int, int]:
+        tracker = Tracker(params=params)
+        first = tracker.update([at(0.0)])[0].track_id
+        tracker.update([at(15.0)])
+        for _ in range(back - 1):
+            tracker.update([])
+        return first, tracker.update([at(15.0 * back + 15.0)])[0].track_id
+
+    a, b = ids(TrackerParams(), 5)
+    assert a == b                                  # within coast: followed
+    a, b = ids(TrackerParams(), 17)
+    assert a != b                                  # beyond coast: waits, the far pose is new
+    a, b = ids(TrackerParams(coast=10**6), 17)
+    assert a == b                                  # extrapolated all the way: claimed

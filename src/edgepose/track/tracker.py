@@ -49,6 +49,8 @@ class TrackerParams:
     min_common: a track and a person must share at least this many keypoints to be compared.
     fps: frame rate assumed for the smoother when ``update`` is given no ``time_s``.
     motion: predict each track's keypoints by its velocity (False: where they were last seen).
+    coast: a lost track moves with its velocity for at most this many frames, then waits where
+        it got to (a velocity from a few frames, extrapolated further, lands on strangers).
     fragments: join the tracks of one person the decoder split into fragments (``_join_fragments``):
         tracks seen in the previous frame sharing at most ``fragment_overlap`` keypoint types,
         which one pose now fits, become the oldest of them.
@@ -70,9 +72,12 @@ class TrackerParams:
     split: bool = True
     min_piece: int = 3
     split_recent: bool = True
+    coast: int = 8
     keypoint_gate: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.coast < 1:
+            raise ValueError(f"coast must be >= 1 frame, got {self.coast}")
         if self.buffer < 0:
             raise ValueError(f"the track buffer must be >= 0 frames, got {self.buffer}")
         if not 0.0 < self.min_similarity < 1.0 or self.tolerance <= 0 or self.fps <= 0:
@@ -117,7 +122,8 @@ class Tracker:
         """The settings, for the video JSON."""
         out: dict = {"buffer": self.params.buffer, "min_similarity": self.params.min_similarity,
                      "tolerance": self.params.tolerance, "motion": self.params.motion,
-                     "fragments": self.params.fragments, "split": self.params.split, "smooth": self.smooth}
+                     "coast": self.params.coast, "fragments": self.params.fragments, "split": self.params.split,
+                     "smooth": self.smooth}
         if self.smooth:
             out["one_euro"] = dataclasses.asdict(self.one_euro)
         return out
@@ -157,7 +163,7 @@ class Tracker:
         nt, nd, k = len(self.ids), len(det), self.skeleton.num_parts
         if nt == 0 or nd == 0:
             return np.zeros((nt, nd)), np.zeros((nt, nd, k))
-        gap = (self.frame + 1 - self.last)[:, None, None]
+        gap = np.minimum(self.frame + 1 - self.last, self.params.coast)[:, None, None]
         pred = self.xy + self.velocity[:, None] * gap                                  # [T, K, 2]
         common = self.known[:, None] & found[None]                                     # [T, D, K]
         d2 = ((pred[:, None] - det[None]) ** 2).sum(-1)
@@ -308,7 +314,8 @@ class Tracker:
             vel = np.where((self.hits[r] == 1)[:, None], step, 0.5 * self.velocity[r] + 0.5 * step)
             self.velocity[r] = np.where((cnt > 0)[:, None], vel, self.velocity[r])
         # keypoints not found now keep moving with the track; found ones take their new place
-        self.xy[r] = np.where(found[..., None], det, self.xy[r] + self.velocity[r][:, None] * gap[..., None])
+        moved = self.velocity[r][:, None] * np.minimum(gap, self.params.coast)[..., None]
+        self.xy[r] = np.where(found[..., None], det, self.xy[r] + moved)
         self.known[r] |= found
         self.last_found[r] = found
         self.size[r] = np.where(found.sum(1) >= 2, dsize, self.size[r])

@@ -295,7 +295,6 @@ def train_qat(
     opt_w = keras.optimizers.Adam(learning_rate)
     opt_r = keras.optimizers.Adam(range_learning_rate)
 
-    @tf.function(reduce_retracing=True)
     def step(x):
         hm_t, paf_t = free_teacher(x, training=False)
         w = people_weights(hm_t, paf_t, people_weight)
@@ -308,6 +307,8 @@ def train_qat(
         opt_r.apply_gradients(zip(grads[len(weight_vars):], range_vars))
         return loss
 
+    if steps >= 10:  # tracing costs about a minute: worth it for real runs only
+        step = tf.function(step, reduce_retracing=True)
     rng = np.random.default_rng(seed)
     losses, window = [], []
     every = max(1, steps // 10)

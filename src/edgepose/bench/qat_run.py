@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--people-weight", type=float, default=4.0)
     p.add_argument("--crop", default="184x216")
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--quantile", type=float, default=0.9999)
+    p.add_argument("--quantile", type=float, default=1.0, help="initial ranges: 1 = min/max, else a percentile")
+    p.add_argument("--no-gptq", dest="gptq", action="store_false", help="start from fold + equalise only")
     p.add_argument("--formats", default="tflite,openvino")
     p.add_argument("--out", default="runs/qat")
     p.add_argument("--log", default="runs/qat/log.jsonl")
@@ -45,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     size = parse_fixed_size(args.size)
     crop = parse_fixed_size(args.crop)
     options = {"learning_rate": args.lr, "range_learning_rate": args.range_lr, "people_weight": args.people_weight,
-               "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None}
+               "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None,
+               "gptq": args.gptq}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
+    tag = f"{'gptq_' if args.gptq else ''}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
     t0 = time.time()
     row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
     with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,

@@ -94,7 +94,7 @@ class ExportSource:
     calibration: folder of photos for int8 calibration; num_calibration: how many of them to use.
     prepare_int8: run ``edgepose.quant.prepare`` before int8 conversion (False: naive PTQ).
     qat_steps: int8 by quantisation-aware training instead of post-training calibration
-        (``edgepose.quant.fakequant``): the exact preparation steps, then ``qat_steps`` steps of
+        (``edgepose.quant.fakequant``): the preparation steps (fold, equalise, GPTQ), then ``qat_steps`` steps of
         distillation into a fake-quant student (0: its calibration ranges, untrained); the
         converters take the student's trained ranges. None: the post-training recipe.
     qat_images: folder of photos to train on (default: the calibration folder); never the
@@ -196,11 +196,13 @@ class ExportSource:
         calibration = self.calibration_data()
         # Statistics on half-size crops: a quarter of the memory (7.7 GB at 432x576 otherwise).
         crops = stat_crops(calibration)
-        done = quant.prepare(with_input_size(self.model, crops.shape[1:3]), self.config, crops, gptq=False)
+        options = dict(self.qat_options)
+        gptq = bool(options.pop("gptq", True))  # start from GPTQ-rounded weights (docs/int8.md)
+        done = quant.prepare(with_input_size(self.model, crops.shape[1:3]), self.config, crops, gptq=gptq)
         folder = self.qat_images or self.calibration_dir
         images = load_calibration(folder, self.config, None) if self.qat_images is not None else calibration
         student, report = train_qat(with_input_size(done.model, self.config.input_size), crops, images,
-                                    steps=self.qat_steps, **self.qat_options)
+                                    steps=self.qat_steps, **options)
         meta = dict(done.config.quantization["prepare"])
         ranges = student_ranges(student)
         meta["steps"] = list(meta["steps"]) + [{"step": "qat", **report.recipe, "images_folder": Path(folder).name,

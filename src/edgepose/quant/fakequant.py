@@ -132,8 +132,8 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
                        batch_size: int = 2) -> dict[str, tuple[float, float]]:
     """Initial (min, max) of every quantised tensor (``quantised_tensors``) over ``calibration``
     (float32 [N, H, W, 3] network inputs): per image the ``quantile`` of the values at each end
-    (None: min / max), averaged over images (as the TFLite calibrator averages per-batch ranges);
-    always containing 0."""
+    averaged over images; ``quantile`` None: the min and max over all of them, as the converters'
+    calibration takes them. Always containing 0."""
     names = quantised_tensors(model)
     graph = LayerGraph(model)
     probe = keras.Model(model.inputs, [graph.layers[n].output for n in names])
@@ -151,6 +151,8 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
                     lo, hi = (float(x) for x in np.quantile(v, [1 - quantile, quantile]))
                 lows[n].append(lo)
                 highs[n].append(hi)
+    if quantile is None:  # the converters' min / max calibration
+        return {n: (min(0.0, float(np.min(lows[n]))), max(1e-3, float(np.max(highs[n])))) for n in names}
     return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
 
 
@@ -258,7 +260,7 @@ def train_qat(
     learning_rate: float = 1e-5,
     range_learning_rate: float = 1e-3,
     people_weight: float = 4.0,
-    quantile: float | None = 0.9999,
+    quantile: float | None = None,
     seed: int = 0,
     log=print,
 ) -> tuple[keras.Model, QATReport]:
@@ -274,7 +276,9 @@ def train_qat(
     steps: optimiser steps (0: the student with calibration ranges, untrained).
     learning_rate: Adam for the weights; range_learning_rate: Adam for the ranges.
     people_weight: ``people_weights``'s weight (0: plain mean squared error).
-    quantile: initial ranges (``calibration_ranges``).
+    quantile: initial ranges (``calibration_ranges``); None (min / max, as the converters
+        calibrate) measured 26.1 / 26.0 AP (TFLite / OpenVINO, evaluation part, 432x576, no training)
+        against 22.5 / 22.7 with the 99.99th percentile.
     """
     import tensorflow as tf
 

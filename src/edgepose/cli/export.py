@@ -8,7 +8,7 @@ EXAMPLES = """examples:
   edgepose export --format openvino --precision fp16          OpenVINO IR for the Neural Compute Stick / GPU
   edgepose export --format tflite --precision int8 --calibration photos/
   edgepose export --format edgetpu --calibration photos/      full-int8 TFLite + Edge TPU mapping report
-  edgepose export --format tflite --precision int8 --calibration photos/ --qat-steps 300
+  edgepose export --format openvino --precision int8 --calibration photos/ --qat-steps 150
                                                               int8 by quantisation-aware training (docs/int8.md)
   edgepose export --format onnx --size 256x320 --stages 3     a lighter ONNX model
   edgepose export --format saved_model --model trained.keras --output exports/pose_sm
@@ -67,7 +67,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--qat-steps", type=int, metavar="N",
                    help="int8 (tflite, edgetpu, openvino): N steps of quantisation-aware training distilled "
                    "from the fp32 model on --qat-images; the converters then use the trained int8 ranges "
-                   "instead of calibrating (0: calibration ranges, no training). Minutes per 100 steps on a CPU")
+                   "instead of calibrating (0: calibration ranges, no training; 150 measured in docs/int8.md). "
+                   "Several minutes per 100 steps on a CPU")
     p.add_argument("--qat-images", metavar="DIR",
                    help="photos to train --qat-steps on, unlabelled, never ones you evaluate on "
                    "(default: the --calibration folder)")

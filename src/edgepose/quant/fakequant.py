@@ -11,7 +11,7 @@ the graph instead of calibrating:
   after every conv (after its ReLU when one follows) and after every concat. Max-pooling keeps
   its input's range, as in the converters.
 
-Training (``train_qat``) distils the fp32 teacher into the student with a loss that weighs pixels
+Training (``train_qat``, from the ``prepare``d model) distils the fp32 teacher into the student with a loss that weighs pixels
 by the teacher's evidence of people (``people_weights``). Gradients reach both the weights (the
 rounding passes straight through) and the ranges (the fake-quant gradients).
 
@@ -267,7 +267,7 @@ def train_qat(
     """Quantisation-aware distillation: returns (the trained QAT student at ``model``'s input size,
     the report).
 
-    model: the fp32 network (also the teacher), e.g. after ``prepare(..., gptq=False)``; the
+    model: the fp32 network (also the teacher), e.g. after ``prepare`` (fold, equalise, GPTQ); the
         student has its input size.
     calibration: float32 [N, h, w, 3] network inputs for the initial ranges (any size, e.g.
         ``stat_crops`` of the calibration photos).

@@ -280,17 +280,19 @@ def test_onnxruntime_provider_not_installed(artifacts):
             open_backend(artifacts("onnx", "fp32"), device="OpenVINO")
 
 
-@pytest.mark.parametrize("module,suffix,extra", [("openvino", ".xml", "openvino"), ("ai_edge_litert", ".tflite", "litert"),
-                                                 ("onnxruntime", ".onnx", "onnx")])
-def test_missing_runtime_names_the_extra(tmp_path, module, suffix, extra):
-    """In a fresh interpreter where the runtime package cannot be imported."""
+@pytest.mark.parametrize("module,suffix,extra,backend", [("openvino", ".xml", "openvino", None),
+                                                         ("ai_edge_litert", ".tflite", "litert", None),
+                                                         ("onnxruntime", ".onnx", "onnx", "onnxruntime")])
+def test_missing_runtime_names_the_extra(tmp_path, module, suffix, extra, backend):
+    """In a fresh interpreter where the runtime package cannot be imported. (An .onnx file alone
+    falls back to OpenCV's DNN module, a core dependency; asking for ONNX Runtime names its extra.)"""
     model = tmp_path / f"m{suffix}"
     model.write_bytes(b"x")
     model.with_suffix(".bin").write_bytes(b"x")
     code = (f"import sys; sys.modules[{module!r}] = None\n"
             "from edgepose.runtime import open_backend\n"
             "from edgepose.errors import MissingDependencyError\n"
-            f"try:\n    open_backend({str(model)!r})\n"
+            f"try:\n    open_backend({str(model)!r}, backend={backend!r})\n"
             "except MissingDependencyError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert f"pip install 'edgepose[{extra}]'" in out

@@ -17,7 +17,6 @@ import numpy as np
 
 from edgepose.errors import EdgeposeError
 from edgepose.estimator import DEFAULT_HEIGHT, PoseEstimator, parse_size
-from edgepose.preprocess import dynamic_input_size
 from edgepose.record import image_record
 
 log = logging.getLogger("edgepose.serve")
@@ -25,9 +24,8 @@ log = logging.getLogger("edgepose.serve")
 #: Per-request heights a model of free input size accepts (multiples of its stride in this range);
 #: each distinct size keeps a small estimator view, so the set is bounded.
 MIN_HEIGHT, MAX_HEIGHT = 64, 1024
-#: Widest network input a photo may ask for when the width follows its aspect ratio: a 1 x 40000 pixel
-#: strip would otherwise ask for an input 17 million pixels wide (tens of GB) and end the process.
-MAX_INPUT_WIDTH = 4096
+# (a photo's input is at most 4x as wide as tall: ``preprocess.MAX_ASPECT``; a 1 x 40000 strip is
+# fitted into that, so no photo can ask for an input wider than 4 * MAX_HEIGHT)
 
 
 class QueueFull(Exception):
@@ -100,23 +98,10 @@ class InferencePool:
                                f"from {MIN_HEIGHT} to {MAX_HEIGHT}")
         return str(size)
 
-    def check_image(self, image_hw: tuple[int, int], name: str, size: str | None = None) -> None:
-        """Refuses an image whose aspect ratio would need a network input wider than MAX_INPUT_WIDTH."""
-        if self.fixed_size is not None:
-            return
-        hw = parse_size(size) if size else (self.default_size or DEFAULT_HEIGHT)
-        if isinstance(hw, tuple):
-            return
-        width = dynamic_input_size(image_hw, hw, self.stride)[1]
-        if width > MAX_INPUT_WIDTH:
-            raise BadInput(f"{name}: {image_hw[1]}x{image_hw[0]} is too elongated: at {hw} tall the network "
-                           f"input would be {width} wide (at most {MAX_INPUT_WIDTH})")
-
     def submit(self, image: np.ndarray, name: str = "upload", size: str | None = None) -> Future:
         """Queues one decoded image (BGR uint8 [h, w, 3]); raises ``BadInput`` (400) for a bad
         ``size`` or ``QueueFull`` (503) at once."""
         size = self.check_size(size)
-        self.check_image(image.shape[:2], name, size)
         fut: Future = Future()
         try:
             self._jobs.put_nowait((Job(image, name, size, time.perf_counter()), fut))

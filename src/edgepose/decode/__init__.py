@@ -96,7 +96,7 @@ def decode(
 
     Time and memory per frame are bounded by ``config``'s caps (peaks per part, limb candidates
     per limb type, people), not by what the maps hold: uniform noise at 200x200 decodes in about
-    30 ms of CPU and 6 MB (``python -m edgepose.bench.decoder --worst-case``, docs/decoder.md).
+    45-50 ms and 10 MB on one core (``python -m edgepose.bench.decoder --worst-case``, docs/decoder.md).
 
     Returns poses sorted by decreasing score, keypoints float32 [K, 3] as x, y in map pixels
     (sub-pixel; pixel centres at integers) and the heatmap peak value (0 when missing). Map them

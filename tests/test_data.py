@@ -24,7 +24,7 @@ INPUT = (368, 368)
 STRIDE = 8
 # drawn on the map grid (exact Gaussians and limb rectangles per map pixel; the input-resolution
 # default is checked against per-pixel references in test_train_finetune.py)
-ON_MAP = gt.Convention(sigma=7.0, limb_width=1.0, resolution="map")
+ON_MAP = gt.Convention(sigma=7.0, limb_width=1.0, resolution="map", paf_extent="segment", paf_overlap="average")
 
 
 @pytest.fixture(scope="module")

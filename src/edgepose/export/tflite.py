@@ -84,6 +84,33 @@ def _float_ops(flatbuffer: bytes) -> list[str]:
     return out
 
 
+def saturated_biases(flatbuffer: bytes) -> dict[str, int]:
+    """{op output tensor name: how many of its int32 bias values sit at the int32 limits} for the
+    convolutions of an integer model. A bias there was too large for input scale x weight scale
+    (an output channel with ~0 weights and a large bias): the converter saturates it, and the
+    integer sum can wrap around, so the channel is wrong by up to the whole output range."""
+    schema = tflite_schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    limits = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+    out: dict[str, int] = {}
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if len(op.inputs) < 3 or op.inputs[2] < 0:
+                continue
+            bias = graph.tensors[op.inputs[2]]
+            if bias.type != schema.TensorType.INT32 or bias.buffer <= 0:
+                continue
+            data = model.buffers[bias.buffer].data
+            if data is None or not len(data):
+                continue
+            values = np.frombuffer(bytes(np.asarray(data, np.uint8)), np.int32)
+            n = int(np.isin(values, limits).sum())
+            if n:
+                name = graph.tensors[op.outputs[0]].name
+                out[(name.decode() if isinstance(name, bytes) else name).split(";")[0]] = n
+    return out
+
+
 def _name_io(flatbuffer: bytes) -> bytes:
     """Renames the I/O tensors after the signature keys (image, heatmaps, pafs), outputs in that order."""
     import flatbuffers

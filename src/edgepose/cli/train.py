@@ -11,6 +11,8 @@ EXAMPLES = """examples:
   edgepose train --images ../shared/data/coco_sample/images --annotations ../shared/data/coco_sample/person_keypoints.json \
       --preset mobilenet_thin --init imported --part tuning --val-part tuning evaluation --epochs 4
                        fine-tune on the tuning part; COCO AP of both parts every epoch, best by tuning AP
+  edgepose train ... --init imported --part tuning-a --val-part tuning-b tuning-a --steps-per-epoch 2 --lr 5e-6
+                       judge a setting inside the tuning part: train on one fold, score the other
 """
 
 

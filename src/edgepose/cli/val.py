@@ -21,10 +21,10 @@ def add_parser(sub, name: str) -> None:
                        "AP, AP50, AP75 and AR.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
-    p.add_argument("--part", choices=("tuning", "evaluation"),
+    p.add_argument("--part", choices=("tuning", "evaluation", "tuning-a", "tuning-b"),
                    help="only one part of the project's fixed split of its own annotated photos (coco_sample, "
-                   "OCHuman; see edgepose.eval.split): tune on 'tuning', report on 'evaluation'. Default: every "
-                   "annotated image")
+                   "OCHuman; see edgepose.eval.split): tune on 'tuning', report on 'evaluation'; 'tuning-a' / "
+                   "'tuning-b' are the tuning part's two folds. Default: every annotated image")
     add_model_options(p)
     p.add_argument("--json", metavar="FILE", help="write metrics and timings as JSON ('-' for stdout)")
     p.add_argument("--coco-results", metavar="FILE", help="also write the COCO keypoint results list")

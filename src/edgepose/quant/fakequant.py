@@ -145,13 +145,14 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
     probe = keras.Model(model.inputs, [graph.layers[n].output for n in names])
     lows: dict[str, list[float]] = {n: [] for n in names}
     highs: dict[str, list[float]] = {n: [] for n in names}
+    shrink = rule == "mse" and quantile is None
     rng = np.random.default_rng(0)
     samples: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for start in range(0, len(calibration), batch_size):
         outs = probe(calibration[start:start + batch_size], training=False)
         for n, t in zip(names, outs):
             t = np.asarray(t)
-            if rule == "mse":
+            if shrink:
                 flat = t.reshape(-1)
                 samples[n].append(rng.choice(flat, size=min(flat.size, 20000), replace=False))
             for one in t:
@@ -164,7 +165,7 @@ def calibration_ranges(model: keras.Model, calibration: np.ndarray, *, quantile:
                 highs[n].append(hi)
     if quantile is None:  # the converters' min / max calibration
         ranges = {n: (min(0.0, float(np.min(lows[n]))), max(1e-3, float(np.max(highs[n])))) for n in names}
-        if rule == "mse":
+        if shrink:
             ranges = {n: _shrunk(np.concatenate(samples[n]), *ranges[n]) for n in names}
         return ranges
     return {n: (min(0.0, float(np.mean(lows[n]))), max(1e-3, float(np.mean(highs[n])))) for n in names}
@@ -414,10 +415,13 @@ def train_qat(
     ranges = calibration_ranges(free_teacher, calibration, quantile=quantile, rule=range_rule)
     dead = dead_channels(free_teacher, ranges) if zero_dead else {}
     free_student = build_student(free_teacher, ranges, dead=dead)
+    if quantile:
+        range_init = f"quantile {quantile}"
+    else:
+        range_init = "min/max" if range_rule == "minmax" else "min/max shrunk by x^2-weighted MSE"
     recipe = {"recipe": QAT_RECIPE_VERSION, "steps": int(steps), "batch_size": batch_size, "crop": list(crop),
               "learning_rate": learning_rate, "range_learning_rate": range_learning_rate,
-              "people_weight": people_weight, "range_init": f"quantile {quantile}" if quantile else ("min/max" if range_rule == "minmax" else
-                                                                        "min/max shrunk by x^2-weighted MSE"),
+              "people_weight": people_weight, "range_init": range_init,
               "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
               "dead_channels_zeroed": int(sum(len(c) for c in dead.values())),
               "biases_on_int32_grid": bool(snap)}

@@ -9,7 +9,7 @@ ranges) and prints COCO AP (int8 decoder settings) as JSON lines, one per varian
 
 - ``split``: weights and activations quantised or float, with and without GPTQ, and the fp32 model;
 - ``groups``: one group of activation fake-quants (backbone, stage k, the outputs) back in float;
-- ``ranges``: the activation ranges from ``calibration_ranges``'s rules (min / max, mse).
+- ``ranges``: the student built with each of ``calibration_ranges``'s rules (min / max, mse).
 
 A diagnostic: switching quantisers off replaces the student's quantisers for this process only.
 Choose with ``--part tuning``; docs/int8.md has the numbers.
@@ -66,8 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     for gptq in ((False, True) if args.what == "split" else (True,)):
         with ExportSource(None, size=size, calibration=Path(args.calibration), qat_steps=0,
                           qat_options={"gptq": gptq}) as src:
+            int8 = src.config.replace(precision="int8")  # the int8 decoder settings
+            if args.what == "ranges":  # one float network; a student per rule (its own dead channels, biases)
+                crops = fq.stat_crops(src.calibration_data())
+                net = fq.with_input_size(_float_of(src, crops), size)
+                for rule in ("minmax", "mse"):
+                    ruled, _ = fq.train_qat(net, crops, src.calibration_data(), steps=0, range_rule=rule)
+                    score(ruled, int8, ranges=rule)
+                continue
             student, _ = src.prepared("int8")
-            int8 = src.config_for("int8")
             acts = [layer.name for layer in student.layers
                     if isinstance(layer, fq.ActQuant) and layer.name != fq.INPUT_FQ]
             if args.what == "split":
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     SWITCH.update(acts=a, weights=w)
                     score(student, int8, gptq=gptq, weights="int8" if w else "float",
                           activations="int8" if a else "float")
-            elif args.what == "groups":
+            else:
                 groups = {"none": [], "backbone": [n for n in acts if n.startswith(("Conv2d_", "feat"))],
                           **{f"stage {k}": [n for n in acts if f"Stage{k}_" in n] for k in range(1, 7)},
                           "outputs": [n for n in acts if "_5_pointwise" in n and n.startswith(
@@ -85,16 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                 for name, off in groups.items():
                     SWITCH["off"] = frozenset(off)
                     score(student, int8, in_float=name, quantisers=len(off))
-            else:
-                crops = fq.stat_crops(src.calibration_data())
-                free = fq.with_input_size(_float_of(src, crops), None)
-                for rule in ("minmax", "mse"):
-                    for n, (lo, hi) in fq.calibration_ranges(free, crops, quantile=None, rule=rule).items():
-                        layer = student.get_layer(n + fq.FQ_SUFFIX)
-                        if layer.train_min:
-                            layer.range_min.assign(lo)
-                        layer.range_max.assign(hi)
-                    score(student, int8, ranges=rule)
     return 0
 
 

@@ -250,7 +250,7 @@ def test_mixed_precision_loss_is_finite_and_decreases(tmp_path):
 
 def test_tuning_folds_halve_the_tuning_photos_with_people(coco_annotations):
     """The two folds used to choose fine-tuning settings inside the tuning part (never the evaluation
-    part): disjoint halves of its photos with labelled people (all 20 in ../shared/data's coco_sample)."""
+    part): disjoint halves of its photos with labelled people (all 20 of them in the full coco_sample)."""
     from edgepose.eval.split import EVALUATION, TUNING, TUNING_A, TUNING_B, files_of
 
     ids = {im["id"]: im["file_name"] for im in coco_annotations["images"]}

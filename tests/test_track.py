@@ -278,3 +278,20 @@ def test_a_lost_track_coasts_a_few_frames_then_waits(poses):
     assert a != b                                  # beyond coast: waits, the far pose is new
     a, b = ids(TrackerParams(coast=10**6), 17)
     assert a == b                                  # extrapolated all the way: claimed
+
+
+def test_pose_cache_is_keyed_by_the_decoder(est, clips, tmp_path):
+    """Poses cached by the track bench are not reused under other decoder settings."""
+    from dataclasses import replace as dc_replace
+
+    from edgepose.bench.track import _cache_file, _decoder_fingerprint
+
+    clip = clips["still"]
+    first = _cache_file(tmp_path, clip, est.describe(), _decoder_fingerprint(est))
+    old = est.decoder
+    try:
+        est.decoder = dc_replace(old, min_person_score=old.min_person_score + 0.1)
+        assert _cache_file(tmp_path, clip, est.describe(), _decoder_fingerprint(est)) != first
+    finally:
+        est.decoder = old
+    assert _cache_file(tmp_path, clip, est.describe(), _decoder_fingerprint(est)) == first

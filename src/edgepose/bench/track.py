@@ -36,8 +36,22 @@ MATCH_OKS = 0.5
 # poses of every frame (the real model), cached
 
 
-def _cache_file(cache: Path, clip: Clip, described: dict) -> Path:
-    key = json.dumps([clip.name, len(clip.frames), described], sort_keys=True, default=str)
+def _decoder_fingerprint(estimator: Any) -> str:
+    """The estimator's decoder settings and the decoder's source: cached poses go stale with either."""
+    import dataclasses
+
+    import edgepose.decode as decode_pkg
+
+    digest = hashlib.sha1()
+    for src in sorted(Path(decode_pkg.__file__).parent.glob("*.py")):
+        digest.update(src.read_bytes())
+    decoder = getattr(estimator, "decoder", None)
+    settings = dataclasses.asdict(decoder) if dataclasses.is_dataclass(decoder) else repr(decoder)
+    return json.dumps([settings, digest.hexdigest()], sort_keys=True, default=str)
+
+
+def _cache_file(cache: Path, clip: Clip, described: dict, decoder: str = "") -> Path:
+    key = json.dumps([clip.name, len(clip.frames), described, decoder], sort_keys=True, default=str)
     return cache / f"{clip.name.replace(':', '_').replace('+', '_')}_{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
 
 
@@ -45,7 +59,9 @@ def clip_poses(estimator: Any, clip: Clip, cache: Path | None = None) -> list[li
     """The estimator's poses on each frame of ``clip`` (read from / written to ``cache``)."""
     from edgepose.video import stream_predictions
 
-    path = _cache_file(cache, clip, estimator.describe()) if cache is not None else None
+    path = None
+    if cache is not None:
+        path = _cache_file(cache, clip, estimator.describe(), _decoder_fingerprint(estimator))
     if path is not None and path.exists():
         with np.load(path) as z:
             return [[Pose(kp, float(s)) for kp, s in zip(z[f"kp{i}"], z[f"sc{i}"])] for i in range(len(clip.frames))]

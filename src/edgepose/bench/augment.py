@@ -14,6 +14,7 @@ import argparse
 import json
 
 import numpy as np
+from edgepose.eval.split import PART_NAMES
 
 RECIPES = ("none", "flip", "1,0.75", "flip,1,0.75", "flip,1,0.75,0.5", "flip,1.25,1", "flip,1.25,1,0.75")
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True)
     p.add_argument("--annotations", required=True)
-    p.add_argument("--part", choices=("tuning", "evaluation"), required=True)
+    p.add_argument("--part", choices=PART_NAMES, required=True)
     p.add_argument("--recipes", nargs="+", default=list(RECIPES))
     p.add_argument("--model")
     p.add_argument("--json", help="also write the rows as JSON")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from edgepose.eval.split import PART_NAMES
 
 SWITCH = {"acts": True, "weights": True, "off": frozenset()}
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", required=True)
     p.add_argument("--images", required=True)
     p.add_argument("--annotations", required=True)
-    p.add_argument("--part", default="tuning", choices=("tuning", "evaluation"))
+    p.add_argument("--part", default="tuning", choices=PART_NAMES)
     p.add_argument("--what", default="split", choices=("split", "groups", "ranges"))
     args = p.parse_args(argv)
 

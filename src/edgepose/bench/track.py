@@ -27,6 +27,7 @@ from edgepose.errors import require
 from edgepose.eval.oks import oks
 from edgepose.pose import Pose
 from edgepose.track import OneEuroParams, Tracker, TrackerParams
+from edgepose.eval.split import PART_NAMES
 
 #: a prediction and a ground-truth person are the same person if their OKS is at least this
 MATCH_OKS = 0.5
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, type=Path)
     p.add_argument("--annotations", required=True, type=Path)
-    p.add_argument("--part", choices=["tuning", "evaluation", "all"], default="evaluation")
+    p.add_argument("--part", choices=(*PART_NAMES, "all"), default="evaluation")
     p.add_argument("--photos", type=int, default=6, help="photos per part (default: %(default)s)")
     p.add_argument("--frames", type=int, default=20, help="frames per clip (default: %(default)s)")
     p.add_argument("--model", default=None)

@@ -7,6 +7,7 @@ import json
 import sys
 
 from edgepose.cli.common import add_model_options, load_from_args
+from edgepose.eval.split import PART_NAMES
 
 EXAMPLES = """examples:
   edgepose val --images coco/val2017 --annotations annotations/person_keypoints_val2017.json
@@ -21,7 +22,7 @@ def add_parser(sub, name: str) -> None:
                        "AP, AP50, AP75 and AR.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, metavar="DIR", help="folder with the images")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
-    p.add_argument("--part", choices=("tuning", "evaluation", "tuning-a", "tuning-b"),
+    p.add_argument("--part", choices=PART_NAMES,
                    help="only one part of the project's fixed split of its own annotated photos (coco_sample, "
                    "OCHuman; see edgepose.eval.split): tune on 'tuning', report on 'evaluation'; 'tuning-a' / "
                    "'tuning-b' are the tuning part's two folds. Default: every annotated image")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.data import groundtruth as gt
+from edgepose.eval.split import PART_NAMES
 
 
 def predictions(coco, config, model, input_hw: tuple[int, int]):
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True, metavar="DIR")
     p.add_argument("--annotations", required=True, metavar="FILE")
-    p.add_argument("--part", choices=("tuning", "evaluation", "all"), default="tuning",
+    p.add_argument("--part", choices=(*PART_NAMES, "all"), default="tuning",
                    help="part of the fixed split to measure on (default tuning)")
     p.add_argument("--model", help="edgepose .keras model (default: the pretrained mobilenet_thin)")
     p.add_argument("--size", type=int, default=368, help="letterbox input, square, pixels (default 368)")

@@ -1,6 +1,23 @@
-"""COCO keypoint evaluation."""
+"""COCO keypoint evaluation.
 
-from edgepose.eval.coco import CocoKeypoints, coco_image_id, evaluate_coco, validate
-from edgepose.eval.oks import match_people, oks
+The names below load on first use, so that importing ``edgepose.eval.split`` (the part names every
+``--part`` option offers) costs a command line's start-up nothing.
+"""
 
-__all__ = ["CocoKeypoints", "coco_image_id", "evaluate_coco", "match_people", "oks", "validate"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "CocoKeypoints": "edgepose.eval.coco", "coco_image_id": "edgepose.eval.coco",
+    "evaluate_coco": "edgepose.eval.coco", "validate": "edgepose.eval.coco",
+    "match_people": "edgepose.eval.oks", "oks": "edgepose.eval.oks",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'edgepose.eval' has no attribute {name!r}")

@@ -50,6 +50,8 @@ TUNING_B: tuple[str, ...] = (
 
 PARTS: dict[str, tuple[str, ...]] = {"tuning": TUNING, "evaluation": EVALUATION}
 FOLDS: dict[str, tuple[str, ...]] = {"tuning-a": TUNING_A, "tuning-b": TUNING_B}
+#: every part name a tool's ``--part`` accepts (``"all"`` is each tool's own "no restriction")
+PART_NAMES: tuple[str, ...] = (*PARTS, *FOLDS)
 
 
 def files_of(part: Part | None) -> frozenset[str] | None:

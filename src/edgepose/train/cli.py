@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from edgepose.eval.split import PART_NAMES
 
 
 def _common(p: argparse.ArgumentParser, out_default: str) -> None:
@@ -35,7 +36,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, metavar="DIR", help="COCO images folder")
     p.add_argument("--annotations", required=True, metavar="FILE", help="COCO person_keypoints JSON")
     _common(p, "runs/train")
-    p.add_argument("--part", choices=("tuning", "evaluation", "tuning-a", "tuning-b"), help="train on one part of "
+    p.add_argument("--part", choices=PART_NAMES, help="train on one part of "
                    "the fixed split (edgepose.eval.split; tuning-a / tuning-b: the tuning part's two folds; "
                    "default: every photo)")
     p.add_argument("--optimizer", choices=("adam", "lamb", "sgd"), help="optimizer (default adam)")
@@ -46,7 +47,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-images", metavar="DIR", help="validation images (default: --images)")
     p.add_argument("--val-annotations", metavar="FILE", help="validation annotations: COCO keypoint AP every "
                    "epoch (default predict settings); best checkpoint = highest AP")
-    p.add_argument("--val-part", nargs="+", choices=("tuning", "evaluation", "tuning-a", "tuning-b", "all"),
+    p.add_argument("--val-part", nargs="+", choices=(*PART_NAMES, "all"),
                    metavar="PART", help="parts of the fixed split to validate on (tuning, evaluation, tuning-a, "
                    "tuning-b, all; default all); "
                    "the first picks the best checkpoint")

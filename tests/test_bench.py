@@ -48,3 +48,23 @@ def test_benchmark_needs_something_to_run(tmp_path, capsys):
     assert main(["benchmark", "--images", str(COCO_IMAGES)]) == 2
     assert "--models FILE..., --all-formats or --frontier" in capsys.readouterr().err
     assert main(["benchmark", "--models", str(tmp_path / "nope.xml"), "--images", str(COCO_IMAGES)]) == 2
+
+
+def test_agreement_counts_fp32_people_found_again():
+    """bench.agreement: a person found in the same place counts, one far away or missing does not."""
+    import numpy as np
+
+    from edgepose.bench.agreement import agreement
+    from edgepose.pose import Pose
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(100, 300, size=(18, 2))
+    person = Pose(np.concatenate([xy, np.ones((18, 1))], axis=1), 0.9)
+    moved = Pose(np.concatenate([xy + 400, np.ones((18, 1))], axis=1), 0.9)
+    other = Pose(np.concatenate([xy + 1000, np.ones((18, 1))], axis=1), 0.9)
+
+    same = agreement({"a.jpg": [person]}, {"a.jpg": [person]})
+    assert same["people"] == 1 and same["oks50"] == 100.0 and same["mean_oks"] > 0.99
+    assert agreement({"a.jpg": [person]}, {"a.jpg": [moved]})["oks50"] == 0.0
+    half = agreement({"a.jpg": [person], "b.jpg": [other]}, {"a.jpg": [person]})  # b.jpg: nobody found
+    assert half["people"] == 2 and half["oks50"] == 50.0

@@ -29,7 +29,7 @@ def qat_source(pretrained_path, tmp_path_factory):
     from edgepose.quant.fakequant import ActQuant, student_ranges
 
     src = ExportSource(pretrained_path, size=SIZE, stages=1, calibration=CALIBRATION, num_calibration=4,
-                       qat_steps=1, qat_options={"crop": (64, 96), "batch_size": 2})
+                       qat_steps=1, qat_options={"crop": (64, 96), "batch_size": 2, "schedule": "cosine"})
     student, meta = src.prepared("int8")
     before = student_ranges(student)
     for layer in student.layers:
@@ -45,7 +45,7 @@ def qat_source(pretrained_path, tmp_path_factory):
 def test_student_trains_ranges_and_records_recipe(qat_source):
     _, meta, before, _, _ = qat_source
     qat = [s for s in meta["steps"] if s["step"] == "qat"]
-    assert qat and qat[0]["steps"] == 1 and qat[0]["people_weight"] > 0
+    assert qat and qat[0]["steps"] == 1 and qat[0]["people_weight"] > 0 and qat[0]["schedule"] == "cosine"
     assert [s["step"] for s in meta["steps"]][:2] == ["fold_depthwise_1x1", "equalize"]
     assert before["image_fq"] == (0.0, 255.0)  # the input range is fixed: raw pixels
     assert len(before) > 20

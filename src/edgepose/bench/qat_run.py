@@ -6,7 +6,8 @@
 
 Trains one fake-quant student (``edgepose.export(..., qat_steps=N)``'s path, shared by both files),
 writes the full-int8 TFLite and the OpenVINO int8 IR, and prints their COCO AP on ``--part`` of the
-fixed split as JSON (and appends it to ``--log``). ``--qat-images`` must not hold evaluation photos.
+fixed split, with the same-size fp32 model's AP and their agreement with it (``bench.agreement``), as
+JSON (and appends it to ``--log``). ``--qat-images`` must not hold evaluation photos.
 """
 
 from __future__ import annotations
@@ -39,24 +40,26 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not zero the always-0 channels (the student before 2026-12-03 05:00; diagnostics)")
     p.add_argument("--no-snap", dest="snap", action="store_false",
                    help="do not round the biases to LiteRT's int32 grid (the student before 2026-12-03 05:00)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rates constant, or cosine-decayed to 0 over --steps")
     p.add_argument("--formats", default="tflite,openvino")
     p.add_argument("--out", default="runs/qat")
     p.add_argument("--log", default="runs/qat/log.jsonl")
     args = p.parse_args(argv)
 
-    import edgepose
+    from edgepose.bench.agreement import measure
     from edgepose.estimator import parse_fixed_size
-    from edgepose.eval import validate
     from edgepose.export import ExportSource, export
 
     size = parse_fixed_size(args.size)
     crop = parse_fixed_size(args.crop)
     options = {"learning_rate": args.lr, "range_learning_rate": args.range_lr, "people_weight": args.people_weight,
                "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None,
-               "gptq": args.gptq, "range_rule": args.range_rule, "zero_dead": not args.keep_dead, "snap": args.snap}
+               "gptq": args.gptq, "range_rule": args.range_rule, "zero_dead": not args.keep_dead, "snap": args.snap,
+               "schedule": args.schedule}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}_{args.size}"
+    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}{'_cos' if args.schedule == 'cosine' else ''}_{args.size}"
     t0 = time.time()
     row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
     with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,
@@ -69,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
             suffix = ".tflite" if fmt == "tflite" else ".xml"
             files[fmt] = export(src, fmt, "int8", output=out / f"{tag}{suffix}").path
     row["export_seconds"] = round(time.time() - t0)
-    parts = args.part.split(",")
-    for fmt, path in files.items():
-        for part in parts:
-            res = validate(edgepose.load(path), args.images, args.annotations, progress=False,
-                           part=None if part == "all" else part)
-            row[f"{fmt}_{part}_AP"] = round(100 * res["metrics"]["AP"], 1)
+    measured = measure(list(files.values()), args.images, args.annotations, args.part.split(","), size)
+    for part, found in measured.items():
+        row[f"fp32_{part}_AP"] = round(found["fp32_AP"], 1)
+        for fmt, path in files.items():
+            row[f"{fmt}_{part}_AP"] = round(found[path.name]["AP"], 1)
+            row[f"{fmt}_{part}_agreement"] = {k: v for k, v in found[path.name].items() if k != "AP"}
     row["total_seconds"] = round(time.time() - t0)
     print(json.dumps(row))
     with open(args.log, "a") as f:

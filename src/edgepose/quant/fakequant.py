@@ -384,6 +384,7 @@ def train_qat(
     range_rule: str = "minmax",
     zero_dead: bool = True,
     snap: bool = True,
+    schedule: str = "constant",
     seed: int = 0,
     log=print,
 ) -> tuple[keras.Model, QATReport]:
@@ -406,9 +407,12 @@ def train_qat(
     zero_dead: zero the always-0 channels (``dead_channels``; False only to diagnose what they
         do to the LiteRT file).
     snap: round the trained biases to LiteRT's int32 grid at the end (``snap_biases``).
+    schedule: "constant" learning rates, or "cosine" decay of both to 0 over ``steps``.
     """
     import tensorflow as tf
 
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}")
     size = tuple(model.inputs[0].shape[1:3])
     fixed = None if None in size else size
     free_teacher = with_input_size(model, None)
@@ -424,7 +428,7 @@ def train_qat(
               "people_weight": people_weight, "range_init": range_init,
               "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
               "dead_channels_zeroed": int(sum(len(c) for c in dead.values())),
-              "biases_on_int32_grid": bool(snap)}
+              "biases_on_int32_grid": bool(snap), "schedule": schedule}
     if steps <= 0:
         if snap:
             snap_biases(free_student)
@@ -432,8 +436,12 @@ def train_qat(
     range_vars = [v for layer in free_student.layers if isinstance(layer, ActQuant) for v in layer.trainable_weights]
     range_ids = {id(v) for v in range_vars}
     weight_vars = [v for v in free_student.trainable_weights if id(v) not in range_ids]
-    opt_w = keras.optimizers.Adam(learning_rate)
-    opt_r = keras.optimizers.Adam(range_learning_rate)
+
+    def rate(peak: float):
+        return peak if schedule == "constant" else keras.optimizers.schedules.CosineDecay(peak, steps)
+
+    opt_w = keras.optimizers.Adam(rate(learning_rate))
+    opt_r = keras.optimizers.Adam(rate(range_learning_rate))
 
     def step(x):
         hm_t, paf_t = free_teacher(x, training=False)

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not round the biases to LiteRT's int32 grid (the student before 2026-12-03 05:00)")
     p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rates constant, or cosine-decayed to 0 over --steps")
+    p.add_argument("--seed", type=int, default=0, help="training sample order and augmentation seed")
     p.add_argument("--formats", default="tflite,openvino")
     p.add_argument("--out", default="runs/qat")
     p.add_argument("--log", default="runs/qat/log.jsonl")
@@ -56,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {"learning_rate": args.lr, "range_learning_rate": args.range_lr, "people_weight": args.people_weight,
                "crop": crop, "batch_size": args.batch, "quantile": args.quantile if args.quantile < 1 else None,
                "gptq": args.gptq, "range_rule": args.range_rule, "zero_dead": not args.keep_dead, "snap": args.snap,
-               "schedule": args.schedule}
+               "schedule": args.schedule, "seed": args.seed}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}{'_cos' if args.schedule == 'cosine' else ''}_{args.size}"
+    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}{'_cos' if args.schedule == 'cosine' else ''}{f'_seed{args.seed}' if args.seed else ''}_{args.size}"
     t0 = time.time()
     row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
     with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,

@@ -428,7 +428,7 @@ def train_qat(
               "people_weight": people_weight, "range_init": range_init,
               "range_init_samples": int(len(calibration)), "training_images": int(len(images)),
               "dead_channels_zeroed": int(sum(len(c) for c in dead.values())),
-              "biases_on_int32_grid": bool(snap), "schedule": schedule}
+              "biases_on_int32_grid": bool(snap), "schedule": schedule, "seed": int(seed)}
     if steps <= 0:
         if snap:
             snap_biases(free_student)

@@ -68,3 +68,9 @@ def test_agreement_counts_fp32_people_found_again():
     assert agreement({"a.jpg": [person]}, {"a.jpg": [moved]})["oks50"] == 0.0
     half = agreement({"a.jpg": [person], "b.jpg": [other]}, {"a.jpg": [person]})  # b.jpg: nobody found
     assert half["people"] == 2 and half["oks50"] == 50.0
+    # only the reference people that are an annotated person count as real: here the one on a.jpg
+    truth = {"a.jpg": [(person.to_coco17(), 200.0 * 200.0)]}
+    real = agreement({"a.jpg": [person], "b.jpg": [other]}, {"a.jpg": [person]}, truth)
+    assert real["real_people"] == 1 and real["real_oks50"] == 100.0
+    missed = agreement({"a.jpg": [person], "b.jpg": [other]}, {"b.jpg": [other]}, truth)
+    assert missed["real_people"] == 1 and missed["real_oks50"] == 0.0 and missed["oks50"] == 50.0

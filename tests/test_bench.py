@@ -74,3 +74,31 @@ def test_agreement_counts_fp32_people_found_again():
     assert real["real_people"] == 1 and real["real_oks50"] == 100.0
     missed = agreement({"a.jpg": [person], "b.jpg": [other]}, {"b.jpg": [other]}, truth)
     assert missed["real_people"] == 1 and missed["real_oks50"] == 0.0 and missed["oks50"] == 50.0
+
+
+def test_bootstrap_resampling_keeps_coco_ap():
+    """bench.agreement's paired bootstrap: drawing every photo once gives COCO AP unchanged, drawing each
+    twice too, and a model compared with itself differs by 0 on every draw."""
+    import json
+
+    import numpy as np
+
+    from edgepose.bench.agreement import _resampled, bootstrap_ap_deltas
+    from edgepose.eval.coco import CocoKeypoints, evaluate_coco
+
+    data = json.loads(COCO_ANNOTATIONS.read_text())
+    people = [a for a in data["annotations"] if a.get("num_keypoints", 0) > 0 and not a.get("iscrowd", 0)]
+    ids = sorted({a["image_id"] for a in people})[:12]
+    # predictions: the annotated people of every other photo, shifted by a few pixels
+    # (distinct scores: COCO orders tied detections by position, which a draw changes)
+    shown = [a for a in people if a["image_id"] in ids[::2]]
+    results = [{"image_id": a["image_id"], "category_id": 1, "score": 0.9 - 0.01 * n,
+                "keypoints": [v + 3 if i % 3 != 2 else v for i, v in enumerate(a["keypoints"])]}
+               for n, a in enumerate(shown)]
+    original = evaluate_coco(json.loads(json.dumps(results)), CocoKeypoints(COCO_ANNOTATIONS, data), ids)["AP"]
+    assert 0.2 < original < 0.9
+    for draw in (np.array(ids), np.array(ids + ids)):
+        sample, (again,) = _resampled(data, [json.loads(json.dumps(results))], draw)
+        assert evaluate_coco(again, CocoKeypoints(COCO_ANNOTATIONS, sample))["AP"] == pytest.approx(original)
+    same = bootstrap_ap_deltas(data, results, [results], ids, samples=5)
+    assert same.shape == (5, 1) and np.allclose(same, 0.0)

@@ -29,7 +29,7 @@ def _run(estimator, images, annotations, part):
     poses: list = []
     res = validate(estimator, images, annotations, progress=False, part=None if part == "all" else part,
                    on_result=lambda path, pred: poses.append((Path(path).name, pred.poses)))
-    return 100.0 * res["metrics"]["AP"], dict(poses)
+    return 100.0 * res["metrics"]["AP"], dict(poses), res["results"]
 
 
 def annotated_people(annotations) -> dict[str, list[tuple[np.ndarray, float]]]:
@@ -76,20 +76,72 @@ def agreement(reference: dict, found: dict, truth: dict | None = None) -> dict[s
     return out
 
 
+def _resampled(data: dict, results_by_model: list[list[dict]], ids: np.ndarray):
+    """The annotation dict and results lists of one bootstrap sample: photo ``ids[k]`` becomes photo k
+    (a photo drawn twice counts twice)."""
+    images = {im["id"]: im for im in data["images"]}
+    anns: dict[int, list] = {}
+    for a in data["annotations"]:
+        anns.setdefault(a["image_id"], []).append(a)
+    new_images, new_anns = [], []
+    for k, i in enumerate(ids):
+        new_images.append({**images[i], "id": k})
+        for a in anns.get(i, []):
+            new_anns.append({**a, "image_id": k, "id": len(new_anns) + 1})
+    by_image = [{} for _ in results_by_model]
+    for m, results in enumerate(results_by_model):
+        for r in results:
+            by_image[m].setdefault(r["image_id"], []).append(r)
+    new_results = [[{**r, "image_id": k} for k, i in enumerate(ids) for r in table.get(i, [])] for table in by_image]
+    return {**data, "images": new_images, "annotations": new_anns}, new_results
+
+
+def bootstrap_ap_deltas(data: dict, reference: list[dict], others: Sequence[list[dict]], image_ids: Sequence[int],
+                        samples: int = 200, seed: int = 0) -> np.ndarray:
+    """[samples, len(others)] AP differences (points, other - reference) on photo sets drawn with
+    replacement from ``image_ids``, the same draw for every model (a paired bootstrap over photos)."""
+    from edgepose.eval.coco import CocoKeypoints, evaluate_coco
+
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(sorted(image_ids))
+    out = np.zeros((samples, len(others)))
+    for b in range(samples):
+        draw = rng.choice(ids, size=len(ids), replace=True)
+        sample, (ref, *rest) = _resampled(data, [reference, *others], draw)
+        ann = CocoKeypoints(Path("bootstrap"), sample)
+        ref_ap = evaluate_coco(ref, ann)["AP"]
+        out[b] = [100 * (evaluate_coco(r, ann)["AP"] - ref_ap) for r in rest]
+    return out
+
+
 def measure(files: Sequence[str | Path], images, annotations, parts: Sequence[str],
-            size: tuple[int, int]) -> dict[str, dict]:
-    """{part: {"fp32_AP": ..., "<file name>": {"AP": ..., "oks50": ..., ...}}} (AP in points)."""
+            size: tuple[int, int], bootstrap: int = 0) -> dict[str, dict]:
+    """{part: {"fp32_AP": ..., "<file path>": {"AP": ..., "oks50": ..., ...}}} (AP in points).
+
+    bootstrap: with N > 0, each file also gets ``AP_delta_90``: the 5th and 95th percentiles of its AP
+    minus fp32's over N photo sets drawn with replacement from the part (``bootstrap_ap_deltas``),
+    i.e. how far the difference could move on another set of photos like these.
+    """
     import edgepose
+    from edgepose.eval.coco import CocoKeypoints
 
     reference = edgepose.load(size=size)
+    data = CocoKeypoints.load(annotations).data
+    ids_of = {im["file_name"]: im["id"] for im in data["images"]}
     truth = annotated_people(annotations)
     out: dict[str, dict] = {}
     for part in parts:
-        ap, ref_poses = _run(reference, images, annotations, part)
+        ap, ref_poses, ref_results = _run(reference, images, annotations, part)
         row: dict = {"fp32_AP": round(ap, 2)}
+        others = []
         for f in files:
-            f_ap, poses = _run(edgepose.load(f), images, annotations, part)
-            row[Path(f).name] = {"AP": round(f_ap, 2), **agreement(ref_poses, poses, truth)}
+            f_ap, poses, results = _run(edgepose.load(f), images, annotations, part)
+            row[str(f)] = {"AP": round(f_ap, 2), **agreement(ref_poses, poses, truth)}
+            others.append(results)
+        if bootstrap > 0 and files:
+            deltas = bootstrap_ap_deltas(data, ref_results, others, [ids_of[n] for n in ref_poses], bootstrap)
+            for f, d in zip(files, deltas.T):
+                row[str(f)]["AP_delta_90"] = [round(float(q), 2) for q in np.percentile(d, [5, 95])]
         out[part] = row
     return out
 
@@ -104,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", required=True)
     p.add_argument("--annotations", required=True)
     p.add_argument("--part", default="tuning", help="comma-separated parts of the fixed split (or 'all')")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="also a 90%% interval of each file's AP minus fp32's over N photo sets resampled from the part")
     args = p.parse_args(argv)
     try:
-        res = measure(args.files, args.images, args.annotations, args.part.split(","), parse_fixed_size(args.size))
+        res = measure(args.files, args.images, args.annotations, args.part.split(","), parse_fixed_size(args.size),
+                      args.bootstrap)
     except EdgeposeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     for part, found in measured.items():
         row[f"fp32_{part}_AP"] = round(found["fp32_AP"], 1)
         for fmt, path in files.items():
-            row[f"{fmt}_{part}_AP"] = round(found[path.name]["AP"], 1)
-            row[f"{fmt}_{part}_agreement"] = {k: v for k, v in found[path.name].items() if k != "AP"}
+            row[f"{fmt}_{part}_AP"] = round(found[str(path)]["AP"], 1)
+            row[f"{fmt}_{part}_agreement"] = {k: v for k, v in found[str(path)].items() if k != "AP"}
     row["total_seconds"] = round(time.time() - t0)
     print(json.dumps(row))
     with open(args.log, "a") as f:

@@ -37,13 +37,20 @@ FP32 = ["saved_model", "onnx", "openvino_fp32", "tflite_fp32"]
 FP16 = ["openvino_fp16", "tflite_fp16"]
 INT8 = ["openvino_int8", "tflite_int8"]
 # The goal (issue #9): int8 within 1.0 AP of the same-size fp32 file and >= 95 % of fp32's people at
-# OKS >= 0.5. NOT reached; these bounds are what is reached, measured 2026-12-02 on the 28 evaluation
+# OKS >= 0.5. The AP goal is NOT reached (and 28 photos cannot resolve 1 AP: a paired bootstrap over
+# them puts a 90 % interval 3-5 AP wide around each difference, docs/int8.md); the people goal holds
+# for fp32's real people (INT8_REAL_PEOPLE_SHARE), not for all it reports. These bounds are what is
+# reached, measured 2026-12-02 on the 28 evaluation
 # photos at 184x216 with 16 calibration photos (docs/int8.md), with a margin:
 # AP fp32 15.3, OpenVINO int8 13.5 (-1.8), LiteRT int8 12.4 (-3.0); people at OKS >= 0.5 72.5 % / 70.0 %
 # of 40 (naive PTQ without edgepose.quant.prepare: AP 0, no person matched).
 INT8_AP_BOUND = {"tflite_int8": 4.5, "openvino_int8": 3.5}  # AP points below fp32
 INT8_PEOPLE_SHARE = 0.6  # of fp32's people at OKS >= 0.5 (goal 0.95)
-INT8_REAL_PEOPLE_SHARE = 0.5  # PLACEHOLDER: set from measurement
+#: Of fp32's people that are an annotated person (OKS >= 0.5 to one), the share int8 finds again at
+#: OKS >= 0.5: the goal, 95 %, holds here (2026-12-03, 184x216, 16 calibration photos, evaluation part:
+#: OpenVINO 21 of 21, LiteRT 20 of 21; at 432x576 35 fp32 people, 34 or 35 found, docs/int8.md). The
+#: share over all of fp32's people (above) also counts its fragments and false detections.
+INT8_REAL_PEOPLE_SHARE = 0.95
 FP16_OPTIONS = {"openvino_fp16": {"inference_precision": "f32"}}
 
 

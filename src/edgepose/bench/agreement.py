@@ -115,8 +115,12 @@ def bootstrap_ap_deltas(data: dict, reference: list[dict], others: Sequence[list
 
 
 def measure(files: Sequence[str | Path], images, annotations, parts: Sequence[str],
-            size: tuple[int, int], bootstrap: int = 0) -> dict[str, dict]:
+            size: tuple[int, int] | None, bootstrap: int = 0) -> dict[str, dict]:
     """{part: {"fp32_AP": ..., "<file path>": {"AP": ..., "oks50": ..., ...}}} (AP in points).
+
+    size: the files' fixed input size, at which the pretrained fp32 reference runs; None for the
+    reference at ``edgepose predict``'s default (432 tall, width following the photo), e.g. to
+    compare fine-tuned ``.keras`` checkpoints with their start.
 
     bootstrap: with N > 0, each file also gets ``AP_delta_90``: the 5th and 95th percentiles of its AP
     minus fp32's over N photo sets drawn with replacement from the part (``bootstrap_ap_deltas``),
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", help="int8 (or any) model files of one fixed input size")
-    p.add_argument("--size", required=True, metavar="HxW", help="their input size (the fp32 reference runs at it)")
+    p.add_argument("--size", metavar="HxW", help="their fixed input size, at which the fp32 reference runs (default: "
+                   "predict's 432-tall pipeline for the reference, for .keras files to compare with their start)")
     p.add_argument("--images", required=True)
     p.add_argument("--annotations", required=True)
     p.add_argument("--part", default="tuning", help="comma-separated parts of the fixed split (or 'all')")
@@ -160,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also a 90%% interval of each file's AP minus fp32's over N photo sets resampled from the part")
     args = p.parse_args(argv)
     try:
-        res = measure(args.files, args.images, args.annotations, args.part.split(","), parse_fixed_size(args.size),
-                      args.bootstrap)
+        size = parse_fixed_size(args.size) if args.size else None
+        res = measure(args.files, args.images, args.annotations, args.part.split(","), size, args.bootstrap)
     except EdgeposeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,7 +9,10 @@ reference); for each file, its AP and, for every person the fp32 model finds, th
 best one-to-one match (0 if it has none). AP on 10-30 photos moves by a point or more between int8
 recipes that differ only by noise; the agreement (share of fp32 people found again at OKS >= 0.5,
 mean OKS) is a steadier measure of what quantisation changed, and is what issue #9's people test
-asks for; ``real_oks50`` counts only the fp32 people that are an annotated person.
+asks for; ``real_oks50`` counts only the fp32 people that are an annotated person. ``--bootstrap N``
+adds a 90 % interval of each AP difference over photo sets resampled from the part: how much of a
+difference these photos can resolve at all. Without ``--size`` the reference runs at ``predict``'s
+default pipeline, which is how fine-tuned ``.keras`` checkpoints compare with their start.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from edgepose.eval.split import PART_NAMES
 
 
 def _run(estimator, images, annotations, part):
@@ -164,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also a 90%% interval of each file's AP minus fp32's over N photo sets resampled from the part")
     args = p.parse_args(argv)
+    parts = args.part.split(",")
+    unknown = [q for q in parts if q not in (*PART_NAMES, "all")]
+    if unknown:
+        p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(PART_NAMES)} or all")
     try:
         size = parse_fixed_size(args.size) if args.size else None
-        res = measure(args.files, args.images, args.annotations, args.part.split(","), size, args.bootstrap)
+        res = measure(args.files, args.images, args.annotations, parts, size, args.bootstrap)
     except EdgeposeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

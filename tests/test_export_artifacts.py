@@ -143,14 +143,11 @@ def test_int8_people_match_fp32_people(key, evaluation_runs):
     """The people the int8 file finds are the fp32 file's: OKS >= 0.5 for INT8_PEOPLE_SHARE of fp32's
     people on the evaluation photos (one-to-one; a person int8 misses counts 0). Goal 95 %: not reached
     (72.5 % OpenVINO, 70.0 % LiteRT at 184x216; 85 % / 76 % at 368x432)."""
-    from edgepose.eval.oks import match_people
+    from edgepose.bench.agreement import agreement
 
-    reference, found = evaluation_runs[FP32_OF[key]][1], evaluation_runs[key][1]
-    best = [s for name, ref in reference.items()
-            for s in match_people([p.to_coco17() for p in ref], [q.to_coco17() for q in found.get(name, [])])]
-    assert len(best) >= 40
-    share = float(np.mean(np.asarray(best) >= 0.5))
-    assert share >= INT8_PEOPLE_SHARE, f"{key}: {share:.0%} of {len(best)} fp32 people matched at OKS >= 0.5"
+    result = agreement(evaluation_runs[FP32_OF[key]][1], evaluation_runs[key][1])
+    assert result["people"] >= 40
+    assert result["oks50"] >= 100 * INT8_PEOPLE_SHARE, f"{key}: {result}"
 
 
 @pytest.mark.parametrize("key", INT8)

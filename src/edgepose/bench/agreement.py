@@ -82,24 +82,31 @@ def agreement(reference: dict, found: dict, truth: dict | None = None) -> dict[s
     return out
 
 
-def _resampled(data: dict, results_by_model: list[list[dict]], ids: np.ndarray):
-    """The annotation dict and results lists of one bootstrap sample: photo ``ids[k]`` becomes photo k
-    (a photo drawn twice counts twice)."""
-    images = {im["id"]: im for im in data["images"]}
-    anns: dict[int, list] = {}
-    for a in data["annotations"]:
-        anns.setdefault(a["image_id"], []).append(a)
-    new_images, new_anns = [], []
-    for k, i in enumerate(ids):
-        new_images.append({**images[i], "id": k})
-        for a in anns.get(i, []):
-            new_anns.append({**a, "image_id": k, "id": len(new_anns) + 1})
-    by_image = [{} for _ in results_by_model]
-    for m, results in enumerate(results_by_model):
-        for r in results:
-            by_image[m].setdefault(r["image_id"], []).append(r)
-    new_results = [[{**r, "image_id": k} for k, i in enumerate(ids) for r in table.get(i, [])] for table in by_image]
-    return {**data, "images": new_images, "annotations": new_anns}, new_results
+class _Indexed:
+    """An annotation dict and results lists indexed by photo once, for many bootstrap draws."""
+
+    def __init__(self, data: dict, results_by_model: Sequence[list[dict]]) -> None:
+        self.data = data
+        self.images = {im["id"]: im for im in data["images"]}
+        self.anns: dict[int, list] = {}
+        for a in data["annotations"]:
+            self.anns.setdefault(a["image_id"], []).append(a)
+        self.results: list[dict[int, list]] = [{} for _ in results_by_model]
+        for table, results in zip(self.results, results_by_model):
+            for r in results:
+                table.setdefault(r["image_id"], []).append(r)
+
+    def draw(self, ids: np.ndarray) -> tuple[dict, list[list[dict]]]:
+        """The annotation dict and results lists of one draw: photo ``ids[k]`` becomes photo k (a photo
+        drawn twice counts twice)."""
+        new_images, new_anns = [], []
+        for k, i in enumerate(ids):
+            new_images.append({**self.images[i], "id": k})
+            for a in self.anns.get(i, []):
+                new_anns.append({**a, "image_id": k, "id": len(new_anns) + 1})
+        new_results = [[{**r, "image_id": k} for k, i in enumerate(ids) for r in table.get(i, [])]
+                       for table in self.results]
+        return {**self.data, "images": new_images, "annotations": new_anns}, new_results
 
 
 def bootstrap_ap_deltas(data: dict, reference: list[dict], others: Sequence[list[dict]], image_ids: Sequence[int],
@@ -110,10 +117,10 @@ def bootstrap_ap_deltas(data: dict, reference: list[dict], others: Sequence[list
 
     rng = np.random.default_rng(seed)
     ids = np.asarray(sorted(image_ids))
+    indexed = _Indexed(data, [reference, *others])
     out = np.zeros((samples, len(others)))
     for b in range(samples):
-        draw = rng.choice(ids, size=len(ids), replace=True)
-        sample, (ref, *rest) = _resampled(data, [reference, *others], draw)
+        sample, (ref, *rest) = indexed.draw(rng.choice(ids, size=len(ids), replace=True))
         ann = CocoKeypoints(Path("bootstrap"), sample)
         ref_ap = evaluate_coco(ref, ann)["AP"]
         out[b] = [100 * (evaluate_coco(r, ann)["AP"] - ref_ap) for r in rest]
@@ -136,9 +143,10 @@ def measure(files: Sequence[str | Path], images, annotations, parts: Sequence[st
     from edgepose.eval.coco import CocoKeypoints
 
     reference = edgepose.load(size=size)
-    data = CocoKeypoints.load(annotations).data
+    coco = CocoKeypoints.load(annotations)
+    data = coco.data
     ids_of = {im["file_name"]: im["id"] for im in data["images"]}
-    truth = annotated_people(annotations)
+    truth = annotated_people(coco)
     out: dict[str, dict] = {}
     for part in parts:
         ap, ref_poses, ref_results = _run(reference, images, annotations, part)

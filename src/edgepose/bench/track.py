@@ -12,6 +12,7 @@ costs no inference. Tracker and smoother settings are tuned on ``--part tuning``
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -25,9 +26,9 @@ import numpy as np
 from edgepose.bench.clips import Clip, make_clips
 from edgepose.errors import require
 from edgepose.eval.oks import oks
+from edgepose.eval.split import PART_NAMES
 from edgepose.pose import Pose
 from edgepose.track import OneEuroParams, Tracker, TrackerParams
-from edgepose.eval.split import PART_NAMES
 
 #: a prediction and a ground-truth person are the same person if their OKS is at least this
 MATCH_OKS = 0.5
@@ -37,18 +38,24 @@ MATCH_OKS = 0.5
 # poses of every frame (the real model), cached
 
 
-def _decoder_fingerprint(estimator: Any) -> str:
-    """The estimator's decoder settings and the decoder's source: cached poses go stale with either."""
-    import dataclasses
-
+@functools.cache
+def _decoder_source_digest() -> str:
+    """sha1 of the decoder package's source files (read once per process)."""
     import edgepose.decode as decode_pkg
 
     digest = hashlib.sha1()
     for src in sorted(Path(decode_pkg.__file__).parent.glob("*.py")):
         digest.update(src.read_bytes())
+    return digest.hexdigest()
+
+
+def _decoder_fingerprint(estimator: Any) -> str:
+    """The estimator's decoder settings and the decoder's source: cached poses go stale with either."""
+    import dataclasses
+
     decoder = getattr(estimator, "decoder", None)
     settings = dataclasses.asdict(decoder) if dataclasses.is_dataclass(decoder) else repr(decoder)
-    return json.dumps([settings, digest.hexdigest()], sort_keys=True, default=str)
+    return json.dumps([settings, _decoder_source_digest()], sort_keys=True, default=str)
 
 
 def _cache_file(cache: Path, clip: Clip, described: dict, decoder: str = "") -> Path:

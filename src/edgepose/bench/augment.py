@@ -14,6 +14,7 @@ import argparse
 import json
 
 import numpy as np
+
 from edgepose.eval.split import PART_NAMES
 
 RECIPES = ("none", "flip", "1,0.75", "flip,1,0.75", "flip,1,0.75,0.5", "flip,1.25,1", "flip,1.25,1,0.75")

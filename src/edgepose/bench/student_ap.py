@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
 from edgepose.eval.split import PART_NAMES
 
 SWITCH = {"acts": True, "weights": True, "off": frozenset()}

@@ -16,8 +16,9 @@ EXAMPLES = """examples:
 Times are median/p90 milliseconds per image; e2e FPS runs read -> poses one image after the
 other, stream FPS overlaps reading, inference and decoding (as videos do). Each model is warmed up
 first. "found %" is the share of the first fp32 row's people (with --annotations: of those that are
-an annotated person) that a row finds again at OKS >= 0.5: does a smaller file still find the people. --all-formats exports the model once per format and precision into a cache folder and
-reuses those files later; formats whose runtime is not installed are listed with the reason.
+an annotated person) that a row finds again at OKS >= 0.5: does a smaller file still find the people.
+--all-formats exports the model once per format and precision into a cache folder and reuses those
+files later; formats whose runtime is not installed are listed with the reason.
 
 --frontier sweeps fixed input sizes (--sizes) x refinement stages (--stages, default 1..6) in
 OpenVINO fp32, chooses the smallest size within 1 AP of the best on the tuning part of the split,

@@ -54,6 +54,20 @@ def test_benchmark_needs_something_to_run(tmp_path, capsys):
     assert main(["benchmark", "--models", str(tmp_path / "nope.xml"), "--images", str(COCO_IMAGES)]) == 2
 
 
+@pytest.mark.parametrize("module", ["agreement", "qat_run"])
+def test_dev_benches_refuse_an_unknown_part(module, capsys):
+    """A mistyped --part is a usage error naming the parts, before any model is built."""
+    import importlib
+
+    main = importlib.import_module(f"edgepose.bench.{module}").main
+    first = ["--calibration", "c"] if module == "qat_run" else ["x.tflite"]
+    with pytest.raises(SystemExit) as e:
+        main([*first, "--images", "i", "--annotations", "a.json", "--part", "tuning,evalution"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown part evalution" in err and "tuning-a" in err and "Traceback" not in err
+
+
 def test_agreement_counts_fp32_people_found_again():
     """bench.agreement: a person found in the same place counts, one far away or missing does not."""
     import numpy as np

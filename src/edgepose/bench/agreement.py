@@ -127,6 +127,15 @@ def bootstrap_ap_deltas(data: dict, reference: list[dict], others: Sequence[list
     return out
 
 
+def split_parts(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """The comma-separated ``--part`` list; a usage error (exit 2) naming the valid parts otherwise."""
+    parts = text.split(",")
+    unknown = [q for q in parts if q not in (*PART_NAMES, "all")]
+    if unknown:
+        parser.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(PART_NAMES)} or all")
+    return parts
+
+
 def measure(files: Sequence[str | Path], images, annotations, parts: Sequence[str],
             size: tuple[int, int] | None, bootstrap: int = 0) -> dict[str, dict]:
     """{part: {"fp32_AP": ..., "<file path>": {"AP": ..., "oks50": ..., ...}}} (AP in points).
@@ -178,10 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also a 90%% interval of each file's AP minus fp32's over N photo sets resampled from the part")
     args = p.parse_args(argv)
-    parts = args.part.split(",")
-    unknown = [q for q in parts if q not in (*PART_NAMES, "all")]
-    if unknown:
-        p.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(PART_NAMES)} or all")
+    parts = split_parts(p, args.part)
     try:
         size = parse_fixed_size(args.size) if args.size else None
         res = measure(args.files, args.images, args.annotations, parts, size, args.bootstrap)

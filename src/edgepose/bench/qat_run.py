@@ -18,6 +18,20 @@ import time
 from pathlib import Path
 
 
+def run_tag(args: argparse.Namespace) -> str:
+    """The output files' stem: the options that differ between docs/int8.md's rows."""
+    pieces = [
+        "mse" if args.range_rule == "mse" else "",
+        "gptq" if args.gptq else "",
+        "" if args.snap and not args.keep_dead else "old",
+        f"s{args.steps}", f"lr{args.lr:g}", f"rlr{args.range_lr:g}", f"w{args.people_weight:g}",
+        "cos" if args.schedule == "cosine" else "",
+        f"seed{args.seed}" if args.seed else "",
+        args.size,
+    ]
+    return "_".join(p for p in pieces if p)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="432x576")
@@ -25,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qat-images")
     p.add_argument("--images", required=True)
     p.add_argument("--annotations", required=True)
-    p.add_argument("--part", default="tuning", help="tuning, evaluation or all (comma-separated list)")
+    p.add_argument("--part", default="tuning", help="comma-separated parts of the fixed split (or 'all')")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--range-lr", type=float, default=1e-3)
@@ -48,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", default="runs/qat/log.jsonl")
     args = p.parse_args(argv)
 
-    from edgepose.bench.agreement import measure
+    from edgepose.bench.agreement import measure, split_parts
+
+    parts = split_parts(p, args.part)
     from edgepose.estimator import parse_fixed_size
     from edgepose.export import ExportSource, export
 
@@ -60,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                "schedule": args.schedule, "seed": args.seed}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{'mse_' if args.range_rule == 'mse' else ''}{'gptq_' if args.gptq else ''}{'' if args.snap and not args.keep_dead else 'old_'}s{args.steps}_lr{args.lr:g}_rlr{args.range_lr:g}_w{args.people_weight:g}{'_cos' if args.schedule == 'cosine' else ''}{f'_seed{args.seed}' if args.seed else ''}_{args.size}"
+    tag = run_tag(args)
     t0 = time.time()
     row = {"tag": tag, **{k: v for k, v in vars(args).items()}}
     with ExportSource(None, size=size, calibration=args.calibration, qat_steps=args.steps,
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             suffix = ".tflite" if fmt == "tflite" else ".xml"
             files[fmt] = export(src, fmt, "int8", output=out / f"{tag}{suffix}").path
     row["export_seconds"] = round(time.time() - t0)
-    measured = measure(list(files.values()), args.images, args.annotations, args.part.split(","), size)
+    measured = measure(list(files.values()), args.images, args.annotations, parts, size)
     for part, found in measured.items():
         row[f"fp32_{part}_AP"] = round(found["fp32_AP"], 1)
         for fmt, path in files.items():

@@ -27,13 +27,20 @@ from typing import Any
 import numpy as np
 
 
-def _conv_ops(interp, details) -> dict[str, dict]:
-    """{student conv layer name suffix: op details} found by the layer names in the fused tensor names."""
-    out = {}
-    for op in interp._get_ops_details():
-        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            out[details[op["outputs"][0]]["name"]] = op
-    return out
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def _op_of(ops, details, layer: str, *, conv_only: bool = False) -> dict | None:
+    """The first op whose output tensor carries Keras layer ``layer``'s name ("/<layer>_1/"): in the
+    first of the fused names for any op, or anywhere in them for a conv op (``conv_only``), whose
+    output is often named after the activation fused into it."""
+    for op in ops:
+        if conv_only and op["op_name"] not in CONV_OPS:
+            continue
+        name = details[op["outputs"][0]]["name"]
+        if f"/{layer}_1/" in (name if conv_only else name.split(";")[0]) + "/":
+            return op
+    return None
 
 
 def layer_match(student, flatbuffer: bytes, image: np.ndarray, resolver: str = "auto") -> dict[str, Any]:
@@ -62,22 +69,14 @@ def layer_match(student, flatbuffer: bytes, image: np.ndarray, resolver: str = "
         q = d["quantization_parameters"]
         return (interp.get_tensor(index).astype(np.float32) - q["zero_points"][0]) * q["scales"][0], q["scales"][0]
 
-    def producer(layer: str):
-        for op in ops:
-            first = details[op["outputs"][0]]["name"].split(";")[0]
-            if f"/{layer}_1/" in first + "/":
-                return op
-        return None
-
     graph = LayerGraph(student)
     fq = [layer.name for layer in student.layers if isinstance(layer, ActQuant) and layer.name != INPUT_FQ]
     probe = keras.Model(student.inputs, [student.get_layer(n).output for n in fq])
     outs = dict(zip(fq, (np.asarray(o)[0] for o in probe(image[None].astype(np.float32)))))
-    convs = _conv_ops(interp, details)
     rows = []
     for name in fq:
         src = name[: -len(FQ_SUFFIX)]
-        op = producer(src)
+        op = _op_of(ops, details, src)
         if op is None:
             continue
         got, step = deq(op["outputs"][0])
@@ -89,7 +88,7 @@ def layer_match(student, flatbuffer: bytes, image: np.ndarray, resolver: str = "
         conv_name = src if isinstance(student.get_layer(src), CONVS) else graph.inputs[src][0]
         if isinstance(student.get_layer(conv_name), CONVS) and (
                 conv_name == src or isinstance(student.get_layer(src), keras.layers.ReLU)):
-            fop = next((o for n, o in convs.items() if f"/{conv_name}_1/" in n), None)
+            fop = _op_of(ops, details, conv_name, conv_only=True)
             if fop is not None:
                 x, _ = deq(fop["inputs"][0])
                 y = student.get_layer(conv_name)(tf.constant(x))

@@ -77,3 +77,14 @@ def test_val_part_runs_only_that_part_of_the_split(tmp_path, capsys, model_args)
     report = json.loads(out.read_text())
     assert report["part"] == "tuning" and report["images"] == len(expected)
     assert "(tuning part)" in capsys.readouterr().out
+
+
+def test_val_on_the_folder_above_the_images_says_where_they_are(capsys, model_args):
+    """The dataset folder instead of its images/ folder: one line naming the folder to pass."""
+    from conftest import COCO_ANNOTATIONS
+
+    code = main(["val", "--images", str(COCO_IMAGES.parent), "--annotations", str(COCO_ANNOTATIONS),
+                 "--part", "evaluation", *model_args])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert f"pass --images {COCO_IMAGES}" in err and "of the evaluation part" in err

@@ -76,6 +76,15 @@ def evaluate_coco(results: list[dict], annotations: CocoKeypoints, image_ids: li
     return {k: float(v) for k, v in zip(METRIC_NAMES, ev.stats)}
 
 
+def _where_they_are(images_dir: Path, names: list[str]) -> str:
+    """"; they are in <subfolder>: pass --images <subfolder>" when a folder inside holds some of them
+    (COCO's own layout, or a dataset folder whose photos sit in images/); else ""."""
+    for sub in sorted(p for p in images_dir.iterdir() if p.is_dir()):
+        if any((sub / name).exists() for name in names[:100]):
+            return f"; they are in {sub}: pass --images {sub}"
+    return ""
+
+
 def validate(
     estimator,
     images_dir: str | Path,
@@ -112,7 +121,8 @@ def validate(
         (todo if p.exists() else missing).append((im["id"], p) if p.exists() else im["file_name"])
     if not todo:
         where = f" of the {part} part" if part else ""
-        raise EdgeposeError(f"none of the {len(ann.images())} annotated images{where} is in {images_dir}")
+        raise EdgeposeError(f"none of the {len(missing)} annotated images{where} is in {images_dir}"
+                            + _where_they_are(images_dir, missing))
     results: list[dict] = []
     failed: list[tuple[str, str]] = []
     done_ids: list[int] = []

@@ -192,6 +192,31 @@ def test_litert_int8_is_float_outside(artifacts, inputs):
     np.testing.assert_allclose(h[1:], be.infer(inputs[1])[0], atol=1e-6)
 
 
+def test_litert_keeps_its_delegate_notice_off_stderr(artifacts, tmp_path):
+    """LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++ once per
+    process (no log level hides it): a fresh ``edgepose predict`` on a .tflite file must not show it."""
+    _need("ai_edge_litert")
+    run = subprocess.run([sys.executable, "-m", "edgepose", "predict", str(PHOTOS[0]), "--model",
+                          str(artifacts("tflite", "fp32")), "--output", str(tmp_path), "--no-render"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "found" in run.stdout and "XNNPACK" not in run.stderr and "INFO:" not in run.stderr, run.stderr
+
+
+def test_native_log_drops_notices_and_keeps_everything_on_failure(capfd):
+    import os
+
+    from edgepose.quiet import native_log
+
+    with native_log():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nWARNING: something real\n")
+    assert capfd.readouterr().err == "WARNING: something real\n"
+    with pytest.raises(RuntimeError), native_log():
+        os.write(2, b"INFO: a notice\nERROR: why it failed\n")
+        raise RuntimeError("failed")
+    assert capfd.readouterr().err == "INFO: a notice\nERROR: why it failed\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # one clear error each
 

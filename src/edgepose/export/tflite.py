@@ -20,6 +20,7 @@ from edgepose.errors import EdgeposeError
 from edgepose.artifact import tflite_schema
 from edgepose.export.metadata import embed_tflite
 from edgepose.io_utils import write_atomic
+from edgepose.quiet import native_log
 
 if TYPE_CHECKING:
     from edgepose.export.source import ExportSource
@@ -43,7 +44,8 @@ def _convert(source: "ExportSource", precision: str) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        flatbuffer = bytes(converter.convert())
+        with native_log():
+            flatbuffer = bytes(converter.convert())
         float_ops = _float_ops(flatbuffer)
         if float_ops:
             raise EdgeposeError(f"the QAT model converted with float ops left ({', '.join(float_ops)}): "
@@ -60,7 +62,8 @@ def _convert(source: "ExportSource", precision: str) -> bytes:
     elif precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    return bytes(converter.convert())
+    with native_log():
+        return bytes(converter.convert())
 
 
 def _is_qat(source: "ExportSource") -> bool:
@@ -156,7 +159,8 @@ def check_loads(flatbuffer: bytes) -> None:
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    Interpreter(model_content=flatbuffer).allocate_tensors()
+    with native_log():
+        Interpreter(model_content=flatbuffer).allocate_tensors()
 
 
 def build(source: "ExportSource", precision: str, extra_quantization: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgepose.config import ModelConfig
 from edgepose.errors import EdgeposeError, require
+from edgepose.quiet import native_log
 from edgepose.runtime._common import (
     artifact_config,
     check_suffix,
@@ -139,8 +140,9 @@ class LiteRTBackend(Backend):
         else:
             shown = "CPU"
         try:
-            interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates)
-            interpreter.allocate_tensors()
+            with native_log():
+                interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates)
+                interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             if "edgetpu-custom-op" in str(e):
                 raise EdgeposeError(f"{path}: this model holds Edge TPU operations; name it *_edgetpu.tflite "
@@ -157,8 +159,9 @@ class LiteRTBackend(Backend):
         require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_content=bytes(content), num_threads=int(threads))
-        interpreter.allocate_tensors()
+        with native_log():
+            interpreter = Interpreter(model_content=bytes(content), num_threads=int(threads))
+            interpreter.allocate_tensors()
         detail = interpreter.get_input_details()[0]
         dynamic = any(int(v) < 0 for v in detail["shape_signature"][1:3])
         size = None if dynamic else tuple(int(v) for v in detail["shape"][1:3])
@@ -187,8 +190,9 @@ class LiteRTBackend(Backend):
         from ai_edge_litert.interpreter import Interpreter
 
         while len(self._workers) < n:
-            it = Interpreter(model_path=str(self.path), num_threads=1)
-            it.allocate_tensors()
+            with native_log():
+                it = Interpreter(model_path=str(self.path), num_threads=1)
+                it.allocate_tensors()
             self._workers.append(LiteRTBackend(self.path, self.config, it, self._device, 1))
         return parallel_stream([w.infer for w in self._workers[:n]], items, depth=depth)
 

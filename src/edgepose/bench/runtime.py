@@ -259,6 +259,21 @@ def bench_model(path: Path, images: list[tuple[Path, int | None]], annotations: 
     return row
 
 
+def sizes_run(rows: list[BenchRow], asked: tuple[int, int]) -> str:
+    """The input size(s) the rows ran at, for the table's header: fixed-size files run at their own
+    size whatever ``--size`` says, Keras models at ``asked``."""
+    seen = []
+    for r in rows:
+        d = r.details
+        hw = d.get("input_size") or (d.get("size") if isinstance(d.get("size"), (tuple, list)) else None)
+        text = f"{hw[0]}x{hw[1]}" if hw else None
+        if text and text not in seen:
+            seen.append(text)
+    if not seen:
+        return f"{asked[0]}x{asked[1]}"
+    return seen[0] if len(seen) == 1 else "each model's own size (" + ", ".join(seen) + ")"
+
+
 def add_people_found(rows: list[BenchRow], annotations: Any = None) -> None:
     """Fills each row's ``found``: the share of the fp32 reference's people it finds again at OKS >= 0.5
     (``bench.agreement``). The reference is the first fp32 row run with the same stages; with

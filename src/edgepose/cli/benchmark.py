@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError:
         pass
     rb.add_people_found(rows, ann)
+    info["size"] = rb.sizes_run(rows, size)
     print(rb.format_table(rows, info, markdown=args.markdown))
     print(rb.summary(rows))
     if args.json:

@@ -52,6 +52,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     if address:
         kwargs["address"] = address
     else:
+        kwargs["logging_level"] = logging.ERROR  # a private cluster: its start-up notices are not the user's
         # Ray starts its workers at niceness 15; on a machine shared with other work that starves
         # the actors, so a local cluster runs them at the niceness of this process instead.
         os.environ.setdefault("RAY_worker_niceness", "0")
@@ -156,8 +157,13 @@ def _run(ray, items: list[Input], load_kwargs: dict, options: Options, *, worker
         raise EdgeposeError(f"--workers {workers} x {threads} thread(s) needs {workers * threads} CPUs; "
                             f"the Ray cluster has {cpus}")
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
+    ctx.enable_progress_bars = False  # edgepose draws its own bar over the results
     ctx.print_on_execution_start = False
+    import logging
+
+    # Ray Data's notices ("progress bars disabled", "execution finished in ...") repeat what that bar
+    # says; its errors still show.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     stems = stems_for(items)
     rows = [{"index": i, "item": str(item), "stem": stem} for i, (item, stem) in enumerate(zip(items, stems))]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 200)))

@@ -10,7 +10,9 @@ zero point stored in the model, so callers always see float32.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -52,14 +54,31 @@ def load_edgetpu_delegate(device: str | None = None) -> Any:
 
     lib = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
     options = {"device": device} if device else {}
+    why = ""
+    hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_ignore_half_built_delegate, hook)
     try:
-        return load_delegate(lib, options)
-    except (ValueError, RuntimeError, OSError) as e:
-        raise EdgeposeError(
-            f"this is an Edge TPU model, and the Edge TPU delegate could not be loaded ({lib}: {e}). "
-            "Install the Edge TPU runtime (libedgetpu1-std, https://coral.ai/docs/accelerator/get-started) "
-            "and plug in a Coral device, or run the plain .tflite export on the CPU instead"
-        ) from None
+        try:
+            return load_delegate(lib, options)
+        except (ValueError, RuntimeError, OSError) as e:
+            why = str(e)
+        # leaving the except block freed the half-built Delegate; its __del__ has run by now
+    finally:
+        sys.unraisablehook = hook
+    raise EdgeposeError(
+        f"this is an Edge TPU model, and the Edge TPU delegate could not be loaded ({lib}: {why}). "
+        "Install the Edge TPU runtime (libedgetpu1-std, https://coral.ai/docs/accelerator/get-started) "
+        "and plug in a Coral device, or run the plain .tflite export on the CPU instead"
+    )
+
+
+def _ignore_half_built_delegate(hook, unraisable) -> None:
+    """LiteRT's ``Delegate.__del__`` raises AttributeError when its ``__init__`` failed (the library
+    or device is missing), and Python prints that traceback at exit; the failure itself is reported
+    as one clear error instead. Anything else goes to ``hook``."""
+    if unraisable.exc_type is AttributeError and getattr(unraisable.object, "__qualname__", "") == "Delegate.__del__":
+        return
+    hook(unraisable)
 
 
 class LiteRTBackend(Backend):

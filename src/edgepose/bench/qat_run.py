@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from edgepose.bench.agreement import measure, split_parts
-
-    parts = split_parts(p, args.part)
     from edgepose.estimator import parse_fixed_size
     from edgepose.export import ExportSource, export
+
+    parts = split_parts(p, args.part)
 
     size = parse_fixed_size(args.size)
     crop = parse_fixed_size(args.crop)

@@ -18,7 +18,7 @@ import pytest
 
 from edgepose.export import ExportSource, export, read_config
 from edgepose.export.verify import max_abs_diff, people_matched, run_artifact
-from tests.conftest import CALIBRATION, COCO_IMAGES
+from tests.conftest import CALIBRATION, COCO_ANNOTATIONS, COCO_IMAGES
 
 SIZE = (184, 216)
 NUM_CALIBRATION = 16
@@ -122,7 +122,6 @@ def evaluation_runs(artifacts):
     through ``edgepose.load`` with its precision's default decoder, as a user runs it."""
     import edgepose
     from edgepose.eval.coco import validate
-    from tests.conftest import COCO_ANNOTATIONS
 
     runs = {}
     for key in ["tflite_fp32", "openvino_fp32", *INT8]:
@@ -155,7 +154,6 @@ def test_int8_finds_the_real_people_fp32_finds(key, evaluation_runs):
     """Of the fp32 file's people that are an annotated person (OKS >= 0.5 to one: its fragments and false
     detections left out), the int8 file finds INT8_REAL_PEOPLE_SHARE again at OKS >= 0.5."""
     from edgepose.bench.agreement import agreement, annotated_people
-    from tests.conftest import COCO_ANNOTATIONS
 
     result = agreement(evaluation_runs[FP32_OF[key]][1], evaluation_runs[key][1], annotated_people(COCO_ANNOTATIONS))
     assert result["real_people"] >= 10, result

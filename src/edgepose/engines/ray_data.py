@@ -15,6 +15,7 @@ paths or URIs every node can read.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import sys
@@ -46,8 +47,6 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     ray = require("ray", "ray", "--engine ray")
     if ray.is_initialized():
         return False
-    import logging
-
     kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False}
     if address:
         kwargs["address"] = address
@@ -159,8 +158,6 @@ def _run(ray, items: list[Input], load_kwargs: dict, options: Options, *, worker
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # edgepose draws its own bar over the results
     ctx.print_on_execution_start = False
-    import logging
-
     # Ray Data's notices ("progress bars disabled", "execution finished in ...") repeat what that bar
     # says; its errors still show.
     logging.getLogger("ray.data").setLevel(logging.ERROR)

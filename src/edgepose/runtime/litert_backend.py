@@ -81,6 +81,17 @@ def _ignore_half_built_delegate(hook, unraisable) -> None:
     hook(unraisable)
 
 
+def _allocated(**kwargs) -> Any:
+    """A LiteRT interpreter (``Interpreter(**kwargs)``) with its tensors allocated, its native
+    notices kept off the terminal (``quiet.native_log``)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with native_log():
+        interpreter = Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
 class LiteRTBackend(Backend):
     """A LiteRT interpreter on the CPU (XNNPACK) or on an Edge TPU."""
 
@@ -141,8 +152,6 @@ class LiteRTBackend(Backend):
         single-threaded ones measured slower, see docs/benchmark.md).
         """
         require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
-        from ai_edge_litert.interpreter import Interpreter
-
         path = Path(path)
         check_suffix(path, cls.name, (".tflite",))
         threads = int(threads) if threads else (os.cpu_count() or 1)
@@ -159,9 +168,7 @@ class LiteRTBackend(Backend):
         else:
             shown = "CPU"
         try:
-            with native_log():
-                interpreter = Interpreter(model_path=str(path), num_threads=threads, experimental_delegates=delegates)
-                interpreter.allocate_tensors()
+            interpreter = _allocated(model_path=str(path), num_threads=threads, experimental_delegates=delegates)
         except (ValueError, RuntimeError) as e:
             if "edgetpu-custom-op" in str(e):
                 raise EdgeposeError(f"{path}: this model holds Edge TPU operations; name it *_edgetpu.tflite "
@@ -176,11 +183,7 @@ class LiteRTBackend(Backend):
         any metadata is written); ``config`` describes the model (input size and precision are
         taken from the flatbuffer)."""
         require("ai_edge_litert", "litert", "LiteRT models (.tflite)")
-        from ai_edge_litert.interpreter import Interpreter
-
-        with native_log():
-            interpreter = Interpreter(model_content=bytes(content), num_threads=int(threads))
-            interpreter.allocate_tensors()
+        interpreter = _allocated(model_content=bytes(content), num_threads=int(threads))
         detail = interpreter.get_input_details()[0]
         dynamic = any(int(v) < 0 for v in detail["shape_signature"][1:3])
         size = None if dynamic else tuple(int(v) for v in detail["shape"][1:3])
@@ -206,12 +209,8 @@ class LiteRTBackend(Backend):
         n = self.stream_workers()
         if n == 1:
             return parallel_stream([self.infer], items, depth=depth)
-        from ai_edge_litert.interpreter import Interpreter
-
         while len(self._workers) < n:
-            with native_log():
-                it = Interpreter(model_path=str(self.path), num_threads=1)
-                it.allocate_tensors()
+            it = _allocated(model_path=str(self.path), num_threads=1)
             self._workers.append(LiteRTBackend(self.path, self.config, it, self._device, 1))
         return parallel_stream([w.infer for w in self._workers[:n]], items, depth=depth)
 
